@@ -1,0 +1,212 @@
+/*
+ * test_record.c: the record a probe reports, filled from hand-made requests.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <apr_general.h>
+#include <apr_tables.h>
+
+#include "usdt_record.h"
+
+static apr_pool_t *pool;
+
+/* One client request, its connection and its server, as Apache has them
+ * after reading "GET /a?b=1 HTTP/1.1" from 127.0.0.1:40000 on port 8080. */
+typedef struct {
+	request_rec r;
+	conn_rec c;
+	server_rec s;
+	apr_sockaddr_t local, remote;
+} fake_request;
+
+static void fake_init(fake_request *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->local.port = 8080;
+	f->remote.port = 40000;
+	f->c.local_ip = "127.0.0.1";
+	f->c.client_ip = "127.0.0.1";
+	f->c.local_addr = &f->local;
+	f->c.client_addr = &f->remote;
+	f->s.server_hostname = "www.example.test";
+	f->r.connection = &f->c;
+	f->r.server = &f->s;
+	f->r.headers_in = apr_table_make(pool, 4);
+	f->r.method = "GET";
+	f->r.unparsed_uri = "/a?b=1";
+	f->r.protocol = "HTTP/1.1";
+	f->r.hostname = "www.example.test";
+	f->r.request_time = 1000000;
+	f->r.bytes_sent = 123;
+	f->r.read_length = 7;
+	apr_table_setn(f->r.headers_in, "User-Agent", "curl/7.88.1");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	apr_initialize();
+	return apr_pool_create(&pool, NULL) == APR_SUCCESS ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	apr_pool_destroy(pool);
+	apr_terminate();
+	return 0;
+}
+
+static void test_fills_every_field(void **state)
+{
+	static const char empty[] = "";
+	fake_request f;
+	dthttpd_t rec;
+	size_t i;
+	(void)state;
+
+	fake_init(&f);
+	memset(&rec, 0xa5, sizeof(rec));
+	usdt_record_fill(&rec, &f.r, 42, 200, 1000250, empty);
+	assert_int_equal(rec.id, 42);
+	assert_int_equal(rec.status, 200);
+	assert_int_equal(rec.elapsed_us, 250);
+	assert_int_equal(rec.bytes_sent, 123);
+	assert_int_equal(rec.bytes_received, 7);
+	assert_int_equal(rec.lport, 8080);
+	assert_int_equal(rec.rport, 40000);
+	assert_int_equal(rec.ipversion, 4);
+	assert_string_equal(rec.laddr, "127.0.0.1");
+	assert_string_equal(rec.raddr, "127.0.0.1");
+	assert_string_equal(rec.method, "GET");
+	assert_string_equal(rec.uri, "/a?b=1");
+	assert_string_equal(rec.agent, "curl/7.88.1");
+	assert_string_equal(rec.protocol, "HTTP/1.1");
+	assert_string_equal(rec.host, "www.example.test");
+	assert_string_equal(rec.vhost, "www.example.test");
+	/* The reserve must read zero, so that a consumer written for a later
+	 * layout sees "absent" rather than garbage. */
+	assert_int_equal(rec.fixed_reserved0, 0);
+	for (i = 0; i < sizeof(rec.fixed_reserved) / sizeof(rec.fixed_reserved[0]); i++)
+		assert_int_equal(rec.fixed_reserved[i], 0);
+	for (i = 0; i < sizeof(rec.ptr_reserved) / sizeof(rec.ptr_reserved[0]); i++)
+		assert_null(rec.ptr_reserved[i]);
+}
+
+static void test_absent_strings_are_empty_not_null(void **state)
+{
+	static const char empty[] = "";
+	fake_request f;
+	dthttpd_t rec;
+	(void)state;
+
+	/* What a request rejected while being read looks like: no method, no
+	 * URI, no protocol, no Host, no User-Agent. */
+	fake_init(&f);
+	f.r.method = NULL;
+	f.r.unparsed_uri = NULL;
+	f.r.protocol = NULL;
+	f.r.hostname = NULL;
+	f.s.server_hostname = NULL;
+	apr_table_clear(f.r.headers_in);
+	usdt_record_fill(&rec, &f.r, 1, 400, 1000000, empty);
+	assert_ptr_equal(rec.method, empty);
+	assert_ptr_equal(rec.uri, empty);
+	assert_ptr_equal(rec.protocol, empty);
+	assert_ptr_equal(rec.host, empty);
+	assert_ptr_equal(rec.vhost, empty);
+	assert_ptr_equal(rec.agent, empty);
+	assert_int_equal(rec.status, 400);
+}
+
+static void test_internal_redirect_reports_client_uri_and_final_request(void **state)
+{
+	static const char empty[] = "";
+	fake_request f;
+	request_rec final;
+	server_rec other;
+	dthttpd_t rec;
+	(void)state;
+
+	/* ErrorDocument 404 /errors/404.html: the client asked for /missing,
+	 * the response came from the redirected request. */
+	fake_init(&f);
+	f.r.unparsed_uri = "/missing";
+	f.r.status = 404;
+	final = f.r;
+	final.unparsed_uri = "/errors/404.html";
+	final.prev = &f.r;
+	final.bytes_sent = 999;
+	memset(&other, 0, sizeof(other));
+	other.server_hostname = "errors.example.test";
+	final.server = &other;
+	f.r.next = &final;
+
+	assert_ptr_equal(usdt_client_request(&final), &f.r);
+	assert_ptr_equal(usdt_final_request(&f.r), &final);
+	usdt_record_fill(&rec, &f.r, 7, 404, 1000000, empty);
+	assert_string_equal(rec.uri, "/missing");
+	assert_int_equal(rec.bytes_sent, 999);
+	assert_string_equal(rec.vhost, "errors.example.test");
+	/* The same from the other end of the chain. */
+	usdt_record_fill(&rec, &final, 7, 404, 1000000, empty);
+	assert_string_equal(rec.uri, "/missing");
+}
+
+static void test_useragent_address_wins_over_connection(void **state)
+{
+	static const char empty[] = "";
+	fake_request f;
+	apr_sockaddr_t ua;
+	dthttpd_t rec;
+	(void)state;
+
+	/* mod_remoteip sets useragent_ip/addr; %a reports them. */
+	fake_init(&f);
+	memset(&ua, 0, sizeof(ua));
+	ua.port = 5555;
+	f.r.useragent_ip = "2001:db8::7";
+	f.r.useragent_addr = &ua;
+	usdt_record_fill(&rec, &f.r, 1, 0, 1000000, empty);
+	assert_string_equal(rec.raddr, "2001:db8::7");
+	assert_int_equal(rec.rport, 5555);
+	assert_int_equal(rec.ipversion, 6);
+	assert_string_equal(rec.laddr, "127.0.0.1");
+}
+
+static void test_ip_version_from_text(void **state)
+{
+	(void)state;
+	assert_int_equal(usdt_ip_version("127.0.0.1"), 4);
+	assert_int_equal(usdt_ip_version("::1"), 6);
+	assert_int_equal(usdt_ip_version("fe80::1%eth0"), 6);
+	assert_int_equal(usdt_ip_version(""), 4);
+	assert_int_equal(usdt_ip_version(NULL), 4);
+}
+
+static void test_elapsed_never_negative(void **state)
+{
+	(void)state;
+	assert_int_equal(usdt_elapsed_us(1000, 1500), 500);
+	assert_int_equal(usdt_elapsed_us(1000, 1000), 0);
+	/* The wall clock stepped back between reading and logging. */
+	assert_int_equal(usdt_elapsed_us(2000, 1000), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fills_every_field),
+		cmocka_unit_test(test_absent_strings_are_empty_not_null),
+		cmocka_unit_test(test_internal_redirect_reports_client_uri_and_final_request),
+		cmocka_unit_test(test_useragent_address_wins_over_connection),
+		cmocka_unit_test(test_ip_version_from_text),
+		cmocka_unit_test(test_elapsed_never_negative),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
