@@ -1,0 +1,35 @@
+#!/bin/sh
+# deps.sh: install what building mod_usdt and running its tests need, from
+# Debian's archive.  Does nothing when everything is already installed;
+# otherwise needs root (apt-get).
+#
+# Usage: tests/deps.sh [build|test]    (default: test, which includes build)
+set -eu
+
+build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
+	apache2-dev libapr1-dev systemtap-sdt-dev"
+test_pkgs="apache2 libcmocka-dev bpftrace curl python3 binutils"
+
+case "${1:-test}" in
+build) pkgs=$build_pkgs ;;
+test) pkgs="$build_pkgs $test_pkgs" ;;
+*) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+	status=$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing="$missing $p"
+done
+[ -n "$missing" ] || exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing Debian packages:$missing" >&2
+	echo "deps.sh: run as root, or: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
