@@ -1,0 +1,298 @@
+#!/bin/sh
+# test_dlib.sh: the D library dtrace/httpd.d, checked without DTrace.
+#
+# A library in /usr/lib/dtrace that does not compile breaks every dtrace
+# invocation on the system, and this one cannot be compiled here (Linux has
+# no D compiler).  So this reads it as text: the layout substituted and
+# current, translators that use only members the record has (src/dthttpd.h)
+# and assign every member of the types they fill, the fields DESIGN.md
+# promises, balanced brackets.  It also checks that dtrace/gen-layout stops
+# with a "gen-layout: FILE:LINE: ..." message on headers it cannot follow.
+#
+# Environment: srcdir (source top, default this script's ../..), builddir
+# (build top, default srcdir).  The httpd.d checked is $builddir/dtrace/httpd.d
+# if it has been built, else one generated here the way the build does it.
+set -eu
+
+srcdir=${srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+builddir=${builddir:-$srcdir}
+header=$srcdir/src/dthttpd.h
+dlib_in=$srcdir/dtrace/httpd.d.in
+provider=$srcdir/dtrace/mod_usdt.d
+gen_layout() { sh "$srcdir/dtrace/gen-layout" "$@"; }
+
+# What DESIGN.md promises in httpd_rqinfo_t (the original's names and the
+# new ones) and in conninfo_t.
+rq_required="rq_id rq_status rq_lport rq_rport rq_method rq_uri rq_agent
+	rq_elapsed_us rq_bytes_received rq_bytes_sent rq_laddr rq_raddr
+	rq_protocol rq_host rq_vhost rq_ipversion"
+ci_required="ci_local ci_remote ci_protocol"
+
+# Headers that gen-layout must refuse: "label|line put after ipversion".
+bad_cases='a char * member|	char *name;
+two members on one line|	const char *a, *b;
+a preprocessor line in the struct|#ifdef EXTRA
+a member named after a D keyword|	uint64_t string;
+a bit-field|	uint32_t flags : 3;'
+nbad=$(printf '%s\n' "$bad_cases" | wc -l)
+plan=$((20 + nbad))
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
+	for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
+}
+check() { desc=$1; shift; if "$@"; then ok "$desc"; else not_ok "$desc"; fi; }
+# check_empty DESC TEXT: passes when TEXT is empty, else shows it.
+check_empty() { if [ -z "$2" ]; then ok "$1"; else not_ok "$1" "$2"; fi; }
+
+echo "1..$plan"
+for f in "$header" "$dlib_in" "$provider" "$srcdir/dtrace/gen-layout"; do
+	if [ ! -f "$f" ]; then
+		echo "Bail out! $f does not exist"
+		exit 1
+	fi
+done
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# 1-3: generate httpd.d as the build does (the command httpd.d.in documents).
+if gen_layout d "$header" > "$tmp/layout.d" 2> "$tmp/gen.err" &&
+	gen_layout members "$header" > "$tmp/members.h" 2>> "$tmp/gen.err"; then
+	ok "gen-layout reads src/dthttpd.h"
+else
+	not_ok "gen-layout reads src/dthttpd.h" "$(cat "$tmp/gen.err")"
+fi
+sed -e "/^[@]DTHTTPD_LAYOUT[@]\$/{r $tmp/layout.d" -e 'd;}' \
+	"$dlib_in" > "$tmp/httpd.d"
+dlib=$tmp/httpd.d
+built=$builddir/dtrace/httpd.d
+if [ -f "$built" ]; then
+	dlib=$built
+	if cmp -s "$built" "$tmp/httpd.d"; then
+		ok "dtrace/httpd.d is up to date with httpd.d.in and src/dthttpd.h"
+	else
+		not_ok "dtrace/httpd.d is up to date with httpd.d.in and src/dthttpd.h" \
+			"$(diff "$tmp/httpd.d" "$built" | head -20)"
+	fi
+else
+	ok "dtrace/httpd.d is up to date # SKIP not built; checking a fresh one"
+fi
+echo "# checking $dlib"
+
+check "httpd.d.in has the layout token once, alone on its line" \
+	test "$(grep -c '@DTHTTPD_LAYOUT@' "$dlib_in"),$(grep -c '^@DTHTTPD_LAYOUT@$' "$dlib_in")" = 1,1
+
+# 4: nothing left to substitute.
+check_empty "no @TOKEN@ is left in httpd.d" \
+	"$(grep -n '@[A-Za-z_][A-Za-z0-9_]*@' "$dlib" || true)"
+
+# 5: the layout is in, as gen-layout makes it: its lines, in order, inside.
+# shellcheck disable=SC2016
+check "httpd.d carries the gen-layout d output of src/dthttpd.h" \
+	awk 'NR == FNR { want[++n] = $0; next }
+	     i < n && $0 == want[i + 1] { i++; next }
+	     i < n { i = 0; if ($0 == want[1]) i = 1 }
+	     END { exit !(n > 0 && i == n) }' "$tmp/layout.d" "$dlib"
+
+# The code alone: comments removed, string literals kept as quotes only.
+awk '{
+	out = ""; s = $0; i = 1; len = length(s)
+	while (i <= len) {
+		c = substr(s, i, 1); c2 = substr(s, i, 2)
+		if (incomment) {
+			if (c2 == "*/") { incomment = 0; out = out " "; i += 2 } else i++
+			continue
+		}
+		if (instr) {
+			if (c == "\\") { i += 2; continue }
+			if (c == q) { instr = 0; out = out q }
+			i++; continue
+		}
+		if (c2 == "/*") { incomment = 1; i += 2; continue }
+		if (c2 == "//") break
+		if (c == "\"" || c == "\047") { instr = 1; q = c; out = out c; i++; continue }
+		out = out c; i++
+	}
+	print out
+}' "$dlib" > "$tmp/code"
+
+# block START_ERE: the code of the block that starts on the first line
+# matching START_ERE, up to its closing brace, on one line.
+block() {
+	awk -v start="$1" '
+		!on && $0 ~ start { on = 1 }
+		on {
+			print
+			t = $0; o = gsub(/\{/, "", t); t = $0; c = gsub(/\}/, "", t)
+			depth += o - c; if (o) seen = 1
+			if (seen && depth <= 0) exit
+		}' "$tmp/code" | tr '\n\t' '  '
+}
+# assigned TEXT: the member names assigned in a translator body.
+assigned() {
+	printf '%s\n' "$1" | sed 's/^[^{]*{//; s/}[^}]*$//' | tr ';' '\n' |
+		sed -n 's/^ *\([A-Za-z_][A-Za-z0-9_]*\) *=[^=].*/\1/p' | sort
+}
+# declared TEXT: the member names a struct body declares.
+declared() {
+	printf '%s\n' "$1" | sed 's/^[^{]*{//; s/}[^}]*$//' | tr ';' '\n' |
+		sed 's/\[[^]]*\]//g' |
+		sed -n 's/.*[^A-Za-z0-9_]\([A-Za-z_][A-Za-z0-9_]*\) *$/\1/p' | sort
+}
+# missing WANTED HAVE: the words of WANTED that are not in HAVE.
+missing() {
+	for w in $1; do
+		printf '%s\n' "$2" | grep -qx "$w" || printf '%s ' "$w"
+	done
+}
+
+ci_xl=$(block '^translator[ ]+conninfo_t[ ]*<[ ]*dthttpd_t[ ]*[*]')
+rq_xl=$(block '^translator[ ]+httpd_rqinfo_t[ ]*<[ ]*dthttpd_t[ ]*[*]')
+rq_type=$(block '^typedef[ ]+struct[ ]+httpd_rqinfo[ ]*[{]')
+code=$(tr '\n\t' '  ' < "$tmp/code")
+
+# 6-8: the record members the translators use exist, and only the record
+# views (and curpsinfo) are dereferenced.
+header_members=$(sed -n 's/^MEMBER(\(.*\))$/\1/p' "$tmp/members.h")
+used=$(printf '%s\n' "$code" | awk '{
+	s = $0
+	re = "dthttpd(32|64)_t *\\* *\\) *[A-Za-z_][A-Za-z0-9_]* *\\) *(->|\\.) *[A-Za-z_][A-Za-z0-9_]*"
+	while (match(s, re)) {
+		m = substr(s, RSTART, RLENGTH); sub(/.*(->|\.) */, "", m); print m
+		s = substr(s, RSTART + RLENGTH)
+	}
+	s = $0
+	re = "offsetof *\\( *dthttpd(32|64)_t *, *[A-Za-z_][A-Za-z0-9_]* *\\)"
+	while (match(s, re)) {
+		m = substr(s, RSTART, RLENGTH); sub(/.*, */, "", m); sub(/ *\)$/, "", m)
+		print m; s = substr(s, RSTART + RLENGTH)
+	}
+}' | sort -u)
+if [ -z "$used" ]; then
+	not_ok "translators read record members that src/dthttpd.h has" \
+		"no member of dthttpd32_t or dthttpd64_t is read at all"
+else
+	check_empty "translators read record members that src/dthttpd.h has" \
+		"$(missing "$used" "$header_members")"
+fi
+other_derefs=$(printf '%s\n' "$code" | awk '{
+	s = $0
+	gsub(/dthttpd(32|64)_t *\* *\) *[A-Za-z_][A-Za-z0-9_]* *\) *(->|\.)/, "", s)
+	gsub(/curpsinfo *-> *pr_dmodel/, "", s)
+	while (match(s, /[A-Za-z0-9_)]* *-> *[A-Za-z_][A-Za-z0-9_]*/)) {
+		print substr(s, RSTART, RLENGTH); s = substr(s, RSTART + RLENGTH)
+	}
+}')
+check_empty "nothing but the record views and curpsinfo is dereferenced" \
+	"$other_derefs"
+unused=$(for m in $header_members; do
+	case "$m" in *reserved*) continue ;; esac
+	printf '%s\n' "$used" | grep -qx "$m" || printf '%s ' "$m"
+done)
+check_empty "every record member but the reserve reaches a translated argument" \
+	"$unused"
+
+# 9-10: the types the translators fill.
+rq_fields=$(declared "$rq_type")
+check_empty "httpd_rqinfo_t declares the fields DESIGN.md promises" \
+	"$(missing "$rq_required" "$rq_fields")"
+check "the library does not define conninfo_t (net.d does)" \
+	sh -c "! grep -q 'conninfo_t *;' '$tmp/code'"
+
+# 11-13: the translators fill every member.
+if [ -n "$ci_xl" ]; then
+	check_empty "the conninfo_t translator sets ci_local, ci_remote, ci_protocol" \
+		"$(missing "$ci_required" "$(assigned "$ci_xl")")"
+else
+	not_ok "the conninfo_t translator sets ci_local, ci_remote, ci_protocol" \
+		"no translator conninfo_t <dthttpd_t *dp>"
+fi
+rq_assigned=$(assigned "$rq_xl")
+if [ -n "$rq_xl" ] && [ -n "$rq_fields" ]; then
+	check_empty "the httpd_rqinfo_t translator assigns every field of httpd_rqinfo_t" \
+		"$(missing "$rq_fields" "$rq_assigned")"
+	check_empty "the httpd_rqinfo_t translator assigns nothing else" \
+		"$(missing "$rq_assigned" "$rq_fields")"
+else
+	not_ok "the httpd_rqinfo_t translator assigns every field of httpd_rqinfo_t" \
+		"no httpd_rqinfo_t type or translator found"
+	not_ok "the httpd_rqinfo_t translator assigns nothing else"
+fi
+
+# 14: brackets of every kind balance, and never close before they open.
+balance=$(awk '{
+	for (i = 1; i <= length($0); i++) {
+		c = substr($0, i, 1)
+		if (c == "(") p++; else if (c == ")") p--
+		else if (c == "{") b++; else if (c == "}") b--
+		else if (c == "[") k++; else if (c == "]") k--
+		if ((p < 0 || b < 0 || k < 0) && !bad) bad = "line " NR ": closed before opened"
+	}
+} END {
+	if (!bad && (p || b || k)) bad = "unbalanced at the end: () " p ", {} " b ", [] " k
+	print bad
+}' "$tmp/code")
+check_empty "braces, parentheses and brackets balance" "$balance"
+
+# 15-17: consistent with the provider, and what every translator needs.
+check "the provider passes a dthttpd_t * and maps it to conninfo_t and httpd_rqinfo_t" \
+	test "$(grep -c '(.*dthttpd_t \*dp) : (conninfo_t \*dp, httpd_rqinfo_t \*dp);' "$provider")" -eq 2
+check "dthttpd_t is declared, before the translators use it" \
+	awk '/^typedef[ ]+struct[ ]+dthttpd[ ]+dthttpd_t[ ]*;/ { d = NR }
+	     /^translator/ && !t { t = NR }
+	     END { exit !(d && t && d < t) }' "$tmp/code"
+check "each translator is bound to D 1.6.1" \
+	awk '/^#pragma D binding "1\.6\.1" translator/ { p = NR }
+	     /^translator/ { n++; if (p == NR - 1) b++ }
+	     END { exit !(n == 2 && b == n) }' "$dlib"
+check "the library depends on net.d (conninfo_t) and on no procfs.d" \
+	sh -c "grep -q '^#pragma D depends_on library net.d' '$tmp/code' &&
+		! grep -q 'procfs.d' '$tmp/code'"
+
+# 18: the layout block is C too (tests/unit/test_layout.c compiles it).
+cc=${CC:-cc}
+if command -v "$cc" >/dev/null 2>&1; then
+	{ echo '#include <stdint.h>'; cat "$tmp/layout.d"; } > "$tmp/layout.c"
+	if "$cc" -fsyntax-only -Wall -Wextra -Werror -x c "$tmp/layout.c" 2> "$tmp/cc.err"; then
+		ok "the gen-layout d declarations are valid C"
+	else
+		not_ok "the gen-layout d declarations are valid C" "$(cat "$tmp/cc.err")"
+	fi
+else
+	ok "the gen-layout d declarations are valid C # SKIP no C compiler ($cc)"
+fi
+
+# 19 and on: gen-layout refuses what it cannot follow, saying where.
+at=$(grep -n 'uint32_t ipversion;' "$header" | head -1 | cut -d: -f1)
+check "gen-layout refuses an unknown mode" \
+	sh -c "! sh '$srcdir/dtrace/gen-layout' c '$header' >/dev/null 2>&1"
+printf '%s\n' "$bad_cases" | {
+	while IFS='|' read -r label line; do
+		awk -v at="$at" -v l="$line" '{ print } NR == at { print l }' "$header" > "$tmp/bad.h"
+		if gen_layout d "$tmp/bad.h" > "$tmp/bad.out" 2> "$tmp/bad.err"; then
+			rc=0
+		else
+			rc=$?
+		fi
+		msg=$(cat "$tmp/bad.err")
+		case "$msg" in
+		"gen-layout: $tmp/bad.h:$((at + 1)): "*)
+			if [ "$rc" -ne 0 ] && [ ! -s "$tmp/bad.out" ]; then
+				ok "gen-layout refuses $label"
+				echo "# ${msg#"gen-layout: $tmp/"}"
+			else
+				not_ok "gen-layout refuses $label" "exit $rc, $(wc -c < "$tmp/bad.out") bytes of output"
+			fi ;;
+		*) not_ok "gen-layout refuses $label" "exit $rc, message: $msg" ;;
+		esac
+	done
+	echo "$n $failed" > "$tmp/counts"
+}
+read -r n failed < "$tmp/counts"
+
+[ "$n" -eq "$plan" ] || echo "# planned $plan tests, ran $n"
+[ "$failed" -eq 0 ] && [ "$n" -eq "$plan" ]
