@@ -37,7 +37,8 @@ typedef struct dthttpd {
 	uint16_t lport;          /* local TCP port */
 	uint16_t rport;          /* remote TCP port */
 	uint32_t ipversion;      /* 4 or 6: family of the remote address */
-	uint32_t fixed_reserved0;
+	uint32_t ptr_size;        /* sizeof(void *) of the process: 4 or 8, so that a
+	                          * consumer knows how to read the pointer area */
 	uint64_t fixed_reserved[10];
 	/* pointer area: NUL-terminated strings, never NULL ("" when absent) */
 	const char *laddr;       /* local address, text */

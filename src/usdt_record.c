@@ -84,6 +84,7 @@ void usdt_record_fill(dthttpd_t *rec, const request_rec *r, uint64_t id,
 	rec->lport = usdt_port(c->local_addr);
 	rec->rport = usdt_port(rsa);
 	rec->ipversion = usdt_ip_version(raddr);
+	rec->ptr_size = (uint32_t)sizeof(void *);
 
 	rec->laddr = usdt_text(c->local_ip, empty);
 	rec->raddr = usdt_text(raddr, empty);
