@@ -79,7 +79,9 @@ void usdt_record_fill(dthttpd_t *rec, const request_rec *r, uint64_t id,
 	rec->id = id;
 	rec->elapsed_us = usdt_elapsed_us(client->request_time, now);
 	rec->bytes_received = final->read_length > 0 ? (uint64_t)final->read_length : 0;
-	rec->bytes_sent = final->bytes_sent > 0 ? (uint64_t)final->bytes_sent : 0;
+	/* As %B: a HEAD or a 304 counts bytes_sent but sends no body. */
+	rec->bytes_sent = final->sent_bodyct && final->bytes_sent > 0
+	                  ? (uint64_t)final->bytes_sent : 0;
 	rec->status = status;
 	rec->lport = usdt_port(c->local_addr);
 	rec->rport = usdt_port(rsa);

@@ -43,6 +43,7 @@ static void fake_init(fake_request *f)
 	f->r.hostname = "www.example.test";
 	f->r.request_time = 1000000;
 	f->r.bytes_sent = 123;
+	f->r.sent_bodyct = 1;
 	f->r.read_length = 7;
 	apr_table_setn(f->r.headers_in, "User-Agent", "curl/7.88.1");
 }
@@ -142,6 +143,7 @@ static void test_internal_redirect_reports_client_uri_and_final_request(void **s
 	final.unparsed_uri = "/errors/404.html";
 	final.prev = &f.r;
 	final.bytes_sent = 999;
+	final.sent_bodyct = 1;
 	memset(&other, 0, sizeof(other));
 	other.server_hostname = "errors.example.test";
 	final.server = &other;
@@ -156,6 +158,22 @@ static void test_internal_redirect_reports_client_uri_and_final_request(void **s
 	/* The same from the other end of the chain. */
 	usdt_record_fill(&rec, &final, 7, 404, 1000000, empty);
 	assert_string_equal(rec.uri, "/missing");
+}
+
+static void test_no_body_sent_counts_zero_bytes(void **state)
+{
+	static const char empty[] = "";
+	fake_request f;
+	dthttpd_t rec;
+	(void)state;
+
+	/* HEAD: the content handler set bytes_sent to the file's size, but
+	 * no body went out; %B logs 0 and so must the record. */
+	fake_init(&f);
+	f.r.method = "HEAD";
+	f.r.sent_bodyct = 0;
+	usdt_record_fill(&rec, &f.r, 1, 200, 1000000, empty);
+	assert_int_equal(rec.bytes_sent, 0);
 }
 
 static void test_useragent_address_wins_over_connection(void **state)
@@ -204,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_fills_every_field),
 		cmocka_unit_test(test_absent_strings_are_empty_not_null),
 		cmocka_unit_test(test_internal_redirect_reports_client_uri_and_final_request),
+		cmocka_unit_test(test_no_body_sent_counts_zero_bytes),
 		cmocka_unit_test(test_useragent_address_wins_over_connection),
 		cmocka_unit_test(test_ip_version_from_text),
 		cmocka_unit_test(test_elapsed_never_negative),
