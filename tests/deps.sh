@@ -8,7 +8,7 @@ set -eu
 
 build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
-test_pkgs="apache2 libcmocka-dev bpftrace curl python3 binutils"
+test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils"
 
 case "${1:-test}" in
 build) pkgs=$build_pkgs ;;

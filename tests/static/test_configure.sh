@@ -65,6 +65,13 @@ printf '#!/bin/sh\nexit 0\n' > "$tmp/not-a-dtrace"
 chmod +x "$tmp/not-a-dtrace"
 
 echo "1..7"
+if [ -f "$srcdir/config.status" ]; then
+	# configure refuses a VPATH build of a source tree configured in place.
+	for i in 1 2 3 4 5 6 7; do
+		echo "ok $i - configure on bad input # SKIP $srcdir is configured in place (make distclean there, or build out of tree)"
+	done
+	exit 0
+fi
 expect_error "--with-apxs naming a missing file" "with-apxs=/nonexistent/apxs: no such executable" \
 	--with-apxs=/nonexistent/apxs
 expect_error "--with-apxs naming a program that is not apxs" "is not a working apxs" \

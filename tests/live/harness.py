@@ -1,0 +1,984 @@
+#!/usr/bin/python3
+"""harness.py: the parts the live tests share.
+
+A live test runs a real Apache on a loopback port with a private
+configuration and the built module loaded, attaches a real bpftrace to the
+module's path, sends real requests, and then judges what the probes reported.
+
+  Apache    a private server: temp ServerRoot, config, document root, logs
+  Tracer    bpftrace running one of the .bt programs beside the tests
+  Http1     an HTTP/1.1 client on a raw socket (keep-alive, exact bytes)
+  curl(), nghttp()
+            the command-line clients, for IPv6 and HTTP/2 (h2c)
+  Tap       TAP output: plan, ok / not ok, diagnostics, skips
+
+Each test file is an executable that prints TAP and exits 1 if a check
+failed, 0 otherwise (skips included):
+
+  USDT_MODULE=$PWD/src/.libs/mod_usdt.so srcdir=$PWD tests/live/test_request_done.py
+  prove --exec '' tests/live/test_*.py          # all of them, with a summary
+
+Environment: USDT_MODULE is the module to load (default
+$srcdir/src/.libs/mod_usdt.so), srcdir the top of the source tree (default:
+two levels up from this file), CI=true turns every skip into a failure,
+KEEP_TMP=1 keeps each server's temp dir (config, logs) for a post-mortem.
+Only the Python standard library is used.
+
+Licensed under the Apache License, Version 2.0.
+"""
+
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.abspath(os.environ.get('srcdir') or os.path.join(HERE, '..', '..'))
+MODULE = os.path.abspath(os.environ.get('USDT_MODULE')
+                         or os.path.join(SRCDIR, 'src', '.libs', 'mod_usdt.so'))
+APACHE_BIN = '/usr/sbin/apache2'
+APACHE_MODULES = '/usr/lib/apache2/modules'
+RUN_USER = 'www-data'
+SERVER_NAME = 'usdt.test'
+IN_CI = os.environ.get('CI') == 'true'
+
+
+def log(*args):
+    """A TAP diagnostic line (stdout, so it stays in order with the results)."""
+    for line in ' '.join(str(a) for a in args).splitlines() or ['']:
+        print('# ' + line)
+    sys.stdout.flush()
+
+
+def wait_until(pred, timeout, interval=0.05):
+    """Poll pred() until it is true or timeout seconds have passed; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# What a live test needs
+
+def missing(needs):
+    """Why this machine cannot run a test that needs `needs`, or None.
+
+    needs is a subset of {'root', 'bpftrace', 'module', 'apache', 'nghttp', 'curl'}.
+    """
+    if 'root' in needs and os.geteuid() != 0:
+        return 'not root (live tracing needs root)'
+    if 'bpftrace' in needs and not shutil.which('bpftrace'):
+        return 'no bpftrace in PATH'
+    if 'apache' in needs and not os.access(APACHE_BIN, os.X_OK):
+        return 'no %s (apache2-bin)' % APACHE_BIN
+    if 'module' in needs and not os.path.isfile(MODULE):
+        return 'module not built: %s' % MODULE
+    if 'nghttp' in needs and not shutil.which('nghttp'):
+        return 'no nghttp (nghttp2-client)'
+    if 'curl' in needs and not shutil.which('curl'):
+        return 'no curl'
+    return None
+
+
+LIVE = ('root', 'bpftrace', 'apache', 'module', 'curl', 'nghttp')
+
+
+# ---------------------------------------------------------------------------
+# TAP
+
+class Failure(Exception):
+    """A check failed; the message becomes the diagnostic."""
+
+
+class Skip(Exception):
+    """A check cannot run here; the message is the reason."""
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def expect_eq(got, want, what):
+    if got != want:
+        raise Failure('%s: got %r, want %r' % (what, got, want))
+
+
+class Tap:
+    """One test file: named checks run in order over data that setup() gathers.
+
+        t = Tap()
+        @t.check('name')
+        def _(d): expect(...)
+        t.run(setup, needs=LIVE)
+
+    setup() does all the live work (server, tracer, traffic) and returns what
+    the checks judge.  If setup fails, every check fails with its traceback;
+    if the machine lacks what the file needs, every check is skipped with a
+    one-line reason, or fails when CI=true.
+    """
+
+    def __init__(self):
+        self.checks = []
+        self.failed = 0
+        self.n = 0
+
+    def check(self, name):
+        def deco(fn):
+            self.checks.append((name, fn))
+            return fn
+        return deco
+
+    def _line(self, ok, name, directive=None, diag=None):
+        self.n += 1
+        if not ok:
+            self.failed += 1
+        out = '%s %d - %s' % ('ok' if ok else 'not ok', self.n, name)
+        if directive:
+            out += ' # ' + directive
+        print(out)
+        if diag:
+            log(diag)
+        sys.stdout.flush()
+
+    def run(self, setup, needs=LIVE):
+        # a test killed with SIGTERM (make's timeout, CI) unwinds its with
+        # blocks, so its server and tracer are stopped
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        print('1..%d' % len(self.checks))
+        sys.stdout.flush()
+        why = missing(needs)
+        if os.environ.get('USDT_LIVE_TESTS') == 'no':
+            # An explicit opt-out (tests/run.sh's distcheck, after the live
+            # tests already ran on the same sources): a skip even in CI.
+            for name, _ in self.checks:
+                self._line(True, name, 'SKIP live tests turned off (USDT_LIVE_TESTS=no)')
+            sys.exit(0)
+        if why:
+            for name, _ in self.checks:
+                if IN_CI:
+                    self._line(False, name, diag='%s (CI=true: live tests must not skip)' % why)
+                else:
+                    self._line(True, name, 'SKIP ' + why)
+            sys.exit(1 if self.failed else 0)
+        try:
+            data = setup()
+        except Exception:
+            tb = traceback.format_exc()
+            for i, (name, _) in enumerate(self.checks):
+                self._line(False, name, diag=('setup failed:\n' + tb) if i == 0
+                           else 'setup failed (see test 1)')
+            sys.exit(1)
+        for name, fn in self.checks:
+            try:
+                fn(data)
+            except Skip as e:
+                self._line(True, name, 'SKIP %s' % e)
+            except Failure as e:
+                self._line(False, name, diag=str(e))
+            except Exception:
+                self._line(False, name, diag=traceback.format_exc())
+            else:
+                self._line(True, name)
+        sys.exit(1 if self.failed else 0)
+
+
+# ---------------------------------------------------------------------------
+# Apache
+
+def free_port():
+    """A TCP port free on both 127.0.0.1 and ::1 (bound to port 0, then released)."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
+                s6.bind(('::1', port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError('no free port on both 127.0.0.1 and ::1')
+
+
+DOCS = {
+    'index.html': '<html><body>top</body></html>\n',
+    'static.txt': 'static file for mod_usdt live tests\n',
+    'dir/index.html': '<html><body>directory index</body></html>\n',
+    'errors/404.html': '<html><body>not here</body></html>\n',
+}
+
+CONF = """\
+# mod_usdt live test server: generated by tests/live/harness.py
+ServerRoot "{root}"
+ServerName {server_name}
+PidFile "{root}/run/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+Mutex file:{root}/run default
+ErrorLog "{root}/logs/error.log"
+LogLevel {loglevel}
+User {user}
+Group {group}
+Listen 127.0.0.1:{port}
+Listen [::1]:{port}
+
+LoadModule mpm_{mpm}_module {moddir}/mod_mpm_{mpm}.so
+LoadModule authz_core_module {moddir}/mod_authz_core.so
+LoadModule mime_module {moddir}/mod_mime.so
+LoadModule dir_module {moddir}/mod_dir.so
+LoadModule rewrite_module {moddir}/mod_rewrite.so
+LoadModule reqtimeout_module {moddir}/mod_reqtimeout.so
+LoadModule http2_module {moddir}/mod_http2.so
+LoadModule usdt_module {module}
+
+StartServers {start_servers}
+{mpm_conf}
+Timeout 10
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 10
+RequestReadTimeout header=2 body=5
+Protocols h2c http/1.1
+H2Direct on
+
+TypesConfig /etc/mime.types
+LogFormat "%>s %m %U%q %B" usdt
+CustomLog "{root}/logs/access.log" usdt
+
+DocumentRoot "{root}/htdocs"
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "{root}/htdocs">
+    Options FollowSymLinks
+    Require all granted
+    # per-directory rewrites are internal redirects: /old serves static.txt,
+    # /gone goes to a missing page (original status 200, final 404)
+    RewriteEngine On
+    RewriteRule ^old$ /static.txt [L]
+    RewriteRule ^gone$ /nowhere [L]
+</Directory>
+DirectoryIndex index.html
+ErrorDocument 404 /errors/404.html
+{extra}
+"""
+
+MPM_CONF = {
+    'event': 'ServerLimit 4\nThreadsPerChild 8\nMaxRequestWorkers 32\n'
+             'MinSpareThreads 8\nMaxSpareThreads 32',
+    'worker': 'ServerLimit 4\nThreadsPerChild 8\nMaxRequestWorkers 32\n'
+              'MinSpareThreads 8\nMaxSpareThreads 32',
+    'prefork': 'ServerLimit 8\nMaxRequestWorkers 8\nMinSpareServers 3\nMaxSpareServers 8',
+}
+
+
+class Apache:
+    """A private Apache on 127.0.0.1:PORT and [::1]:PORT with the module loaded.
+
+    with Apache() as httpd: ...   starts it, and stops it (only the process it
+    started) on the way out.  The temp dir is removed unless KEEP_TMP is set.
+    """
+
+    def __init__(self, mpm='event', start_servers=2, extra='', loglevel='info'):
+        self.mpm = mpm
+        self.start_servers = start_servers
+        self.root = tempfile.mkdtemp(prefix='usdt-live-')
+        os.chmod(self.root, 0o755)      # children run as www-data
+        self.port = free_port()
+        for sub in ('run', 'logs', 'htdocs'):
+            os.mkdir(os.path.join(self.root, sub))
+            os.chmod(os.path.join(self.root, sub), 0o755)
+        self.docroot = os.path.join(self.root, 'htdocs')
+        for rel, text in DOCS.items():
+            path = os.path.join(self.docroot, rel)
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            with open(path, 'w') as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+        self.conf = os.path.join(self.root, 'httpd.conf')
+        with open(self.conf, 'w') as f:
+            f.write(CONF.format(root=self.root, server_name=SERVER_NAME, port=self.port,
+                                mpm=mpm, mpm_conf=MPM_CONF[mpm], moddir=APACHE_MODULES,
+                                module=MODULE, user=RUN_USER, group=RUN_USER,
+                                start_servers=start_servers, extra=extra,
+                                loglevel=loglevel))
+        self.proc = None
+        self.pidfile = os.path.join(self.root, 'run', 'httpd.pid')
+
+    def path(self, *rel):
+        return os.path.join(self.root, *rel)
+
+    def start(self, timeout=10):
+        out = open(self.path('logs', 'stdout.log'), 'w')
+        check = subprocess.run([APACHE_BIN, '-t', '-f', self.conf], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, universal_newlines=True, timeout=30)
+        if check.returncode != 0:
+            raise RuntimeError('apache2 -t failed:\n' + check.stdout)
+        self.proc = subprocess.Popen([APACHE_BIN, '-f', self.conf, '-DFOREGROUND'],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                     env={'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C'},
+                                     # prefork signals its whole process group on
+                                     # shutdown: give it a group of its own
+                                     start_new_session=True, preexec_fn=_die_with_us)
+        out.close()
+        ok = wait_until(lambda: self.proc.poll() is not None
+                        or (self._answers(socket.AF_INET, '127.0.0.1')
+                            and self._answers(socket.AF_INET6, '::1')), timeout, 0.1)
+        if self.proc.poll() is not None:
+            raise RuntimeError('apache2 exited with %s:\n%s\n%s' % (
+                self.proc.returncode, self.read('logs', 'stdout.log'), self.errors()))
+        if not ok:
+            self.stop()
+            raise RuntimeError('apache2 did not answer on port %d within %ss:\n%s'
+                               % (self.port, timeout, self.errors()))
+        # every child of StartServers forked: the tests read their memory
+        wait_until(lambda: len(self.children()) >= self.expected_children(), timeout, 0.1)
+        return self
+
+    def expected_children(self):
+        return self.start_servers
+
+    def _answers(self, family, host):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(1)
+                s.connect((host, self.port))
+            return True
+        except OSError:
+            return False
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def children(self):
+        """Pids of the parent's child processes (the server processes)."""
+        if not self.proc:
+            return []
+        kids = []
+        for ent in os.listdir('/proc'):
+            if not ent.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % ent) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(')') + 2:].split()
+            if int(fields[1]) == self.proc.pid and fields[0] != 'Z':
+                kids.append(int(ent))
+        return sorted(kids)
+
+    def graceful(self, timeout=10):
+        """Graceful restart (SIGUSR1 to our parent); wait for a new generation of children."""
+        old = set(self.children())
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        ok = wait_until(lambda: len(set(self.children()) - old) >= self.expected_children()
+                        and self._answers(socket.AF_INET, '127.0.0.1'), timeout, 0.1)
+        if not ok:
+            raise RuntimeError('no new children %ss after a graceful restart:\n%s'
+                               % (timeout, self.errors()))
+        return sorted(set(self.children()) - old)
+
+    def stop(self, timeout=10):
+        """SIGTERM to the parent we started, then wait; SIGKILL it only if it hangs."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        try:
+            with open(self.pidfile) as f:
+                filepid = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            filepid = None
+        if filepid not in (None, self.proc.pid):
+            log('PidFile says %s, we started %s: signalling ours' % (filepid, self.proc.pid))
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log('apache2 %d ignored SIGTERM for %ss: SIGKILL' % (self.proc.pid, timeout))
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def read(self, *rel):
+        try:
+            with open(self.path(*rel), errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def errors(self):
+        return self.read('logs', 'error.log')
+
+    def client_access_log(self):
+        """access_log() less Apache's internal dummy connections (OPTIONS *)."""
+        return [row for row in self.access_log() if row[1:3] != ('OPTIONS', '*')]
+
+    def access_log(self):
+        """The CustomLog lines, as (status, method, uri, bytes sent) tuples
+        (format "%>s %m %U%q %B"; status and bytes as ints where they are numbers)."""
+        rows = []
+        for line in self.read('logs', 'access.log').splitlines():
+            status, _, rest = line.partition(' ')
+            method, _, rest = rest.partition(' ')
+            uri, _, sent = rest.rpartition(' ')
+            rows.append((int(status) if status.isdigit() else status, method, uri,
+                         int(sent) if sent.isdigit() else sent))
+        return rows
+
+    def url(self, path='/', host='127.0.0.1'):
+        if ':' in host:
+            host = '[%s]' % host
+        return 'http://%s:%d%s' % (host, self.port, path)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except Exception:
+            self.cleanup()
+            raise
+
+    def __exit__(self, *exc):
+        try:
+            self.stop()
+        finally:
+            self.cleanup()
+        return False
+
+    def cleanup(self):
+        if os.environ.get('KEEP_TMP'):
+            log('kept', self.root)
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# bpftrace
+
+NUMERIC = {'id', 'status', 'elapsed', 'lport', 'rport', 'ipversion', 'pid', 'tid',
+           'bytes_sent', 'bytes_received', 'r_id', 'r_status', 'r_elapsed', 't'}
+
+
+def _die_with_us(sig=signal.SIGTERM):
+    """In a child before exec: get `sig` when the test process dies, so that no
+    server or tracer outlives a test that was killed."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(sig), 0, 0, 0)        # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _tracer_preexec():
+    _die_with_us()
+    try:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK,
+                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
+class Tracer:
+    """bpftrace running a .bt program from this directory against MODULE.
+
+    The program names the module as @MODULE@, replaced here with its absolute
+    path, and includes "dthttpd.h" from $srcdir/src.  Its output lines are
+
+        <probe> <id> <t> key=value[<TAB>key=value...]
+
+    with <probe> S (request-start) or D (request-done), <t> the event's nsecs
+    (shared by all lines of one event), fields separated by tabs;
+    parse_events() joins them and ignores other lines (.lines has them all).
+    The program's BEGIN prints "READY": bpftrace runs BEGIN once every probe
+    is attached, so start() returns only when tracing is on.
+    """
+
+    def __init__(self, bt, strlen=200, attach_timeout=60):
+        self.bt = bt if os.path.isabs(bt) else os.path.join(HERE, bt)
+        self.strlen = strlen
+        self.attach_timeout = attach_timeout
+        self.proc = None
+        self.lines = []
+        self.errlines = []
+        self.lock = threading.Lock()
+        self.tmp = None
+
+    def start(self):
+        with open(self.bt) as f:
+            text = f.read().replace('@MODULE@', MODULE)
+        self.tmp = tempfile.NamedTemporaryFile('w', prefix='usdt-', suffix='.bt', delete=False)
+        self.tmp.write(text)
+        self.tmp.close()
+        env = dict(os.environ, BPFTRACE_STRLEN=str(self.strlen))
+        self.proc = subprocess.Popen(
+            ['bpftrace', '-B', 'line', '-I', os.path.join(SRCDIR, 'src'), self.tmp.name],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            universal_newlines=True, errors='replace', env=env, preexec_fn=_tracer_preexec)
+        self._readers = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines)),
+                         threading.Thread(target=self._pump, args=(self.proc.stderr, self.errlines))]
+        for th in self._readers:
+            th.daemon = True
+            th.start()
+        # "Attaching N probes..." then the program's BEGIN line "READY"
+        ok = wait_until(lambda: self.proc.poll() is not None or 'READY' in self.snapshot(),
+                        self.attach_timeout, 0.05)
+        self._unlink_program()          # read by now; nothing left behind if we are killed
+        if not ok or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError('bpftrace did not attach within %ss (exit %s):\n%s\n%s' % (
+                self.attach_timeout, self.proc.returncode,
+                '\n'.join(self.lines), self.stderr()))
+        return self
+
+    def _pump(self, stream, into):
+        for line in stream:
+            with self.lock:
+                into.append(line.rstrip('\n'))
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.lines)
+
+    def stderr(self):
+        """bpftrace's stderr, less the harmless RLIMIT_MEMLOCK complaint."""
+        with self.lock:
+            return '\n'.join(l for l in self.errlines if 'RLIMIT_MEMLOCK' not in l)
+
+    def events(self):
+        return parse_events(self.snapshot())
+
+    def wait_for(self, pred, timeout=10):
+        """Wait until pred(events) is true (bounded); return the events."""
+        last = []
+
+        def probe():
+            last[:] = [self.events()]
+            return pred(last[0])
+        wait_until(probe, timeout, 0.1)
+        return last[0]
+
+    def stop(self, timeout=15):
+        """SIGINT to our bpftrace, wait for it to print what it has and exit.
+
+        bpftrace 0.17 leaves its poll loop only when epoll_wait() fails with
+        EINTR: a SIGINT that arrives while it is printing events sets its exit
+        flag and is then ignored (seen here after bursts of traffic).  So the
+        signal is repeated every 2 s; SIGKILL only if it still runs after
+        timeout."""
+        if self.proc and self.proc.poll() is None:
+            deadline = time.monotonic() + timeout
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                self.proc.send_signal(signal.SIGINT)
+                try:
+                    self.proc.wait(min(2, max(0.1, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.proc.poll() is None:
+                log('bpftrace %d ignored SIGINT for %ss: SIGKILL' % (self.proc.pid, timeout))
+                self.proc.kill()
+                self.proc.wait(5)
+        for th in getattr(self, '_readers', []):
+            th.join(5)
+        self._unlink_program()
+        return self.events()
+
+    def _unlink_program(self):
+        if self.tmp:
+            try:
+                os.unlink(self.tmp.name)
+            except OSError:
+                pass
+            self.tmp = None
+
+    def lost(self):
+        """bpftrace's own report of lost events, if any."""
+        return [l for l in self.snapshot() + self.errlines if re.search(r'[Ll]ost \d+ events', l)]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def parse_events(lines):
+    """Join a tracer's lines into events: one dict per (probe, id, t), in time order."""
+    events = {}
+    for line in lines:
+        head = line.split('\t', 1)
+        words = head[0].split(' ')
+        if len(words) != 3 or words[0] not in ('S', 'D'):
+            continue
+        try:
+            key = (words[0], int(words[1]), int(words[2]))
+        except ValueError:
+            continue
+        ev = events.setdefault(key, {'probe': 'start' if words[0] == 'S' else 'done',
+                                     'id': key[1], 't': key[2]})
+        for field in (head[1].split('\t') if len(head) > 1 else []):
+            k, _, v = field.partition('=')
+            if k in NUMERIC or k.startswith('p_'):
+                try:
+                    v = int(v)
+                except ValueError:
+                    pass
+            ev[k] = v
+    return sorted(events.values(), key=lambda e: e['t'])
+
+
+def is_dummy(ev):
+    """Apache's internal dummy connection (OPTIONS * from the parent)."""
+    return ev.get('method') == 'OPTIONS' and ev.get('uri') == '*'
+
+
+def client_events(events):
+    return [e for e in events if not is_dummy(e)]
+
+
+def starts(events):
+    return [e for e in events if e['probe'] == 'start']
+
+
+def dones(events):
+    return [e for e in events if e['probe'] == 'done']
+
+
+def settled(events, n):
+    """At least n client request-dones, and every client start has its done:
+    what a test waits for (bounded) before it stops the tracer, because
+    log_transaction may run after the client has read the response."""
+    evs = client_events(events)
+    return (len(dones(evs)) >= n
+            and {e['id'] for e in starts(evs)} <= {e['id'] for e in dones(evs)})
+
+
+def fmt(ev):
+    keys = [k for k in ('probe', 'id', 'status', 'method', 'uri', 'protocol', 'raddr', 'rport',
+                        'lport', 'elapsed', 'agent', 'pid') if k in ev]
+    return ' '.join('%s=%r' % (k, ev[k]) for k in keys)
+
+
+def fmt_all(events, limit=40):
+    out = [fmt(e) for e in events[:limit]]
+    if len(events) > limit:
+        out.append('... %d more' % (len(events) - limit))
+    return '\n'.join(out)
+
+
+# ---------------------------------------------------------------------------
+# Clients
+
+class Response:
+    def __init__(self, status, headers, body, raw_head):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.raw_head = raw_head
+
+    def __repr__(self):
+        return '<Response %s %d bytes>' % (self.status, len(self.body))
+
+
+class Http1:
+    """HTTP/1.1 on one raw TCP connection: exact bytes, keep-alive, its own port.
+
+        with Http1(port, '::1') as c:
+            c.local_port; r = c.get('/x', agent='t'); c.send(b'GARBAGE\\r\\n\\r\\n')
+    """
+
+    def __init__(self, port, host='127.0.0.1', timeout=10):
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.local_port = self.sock.getsockname()[1]
+        self.local_addr = self.sock.getsockname()[0]
+        self.buf = b''
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def request(self, method, target, agent=None, host='localhost', headers=(), body=b''):
+        lines = ['%s %s HTTP/1.1' % (method, target), 'Host: %s' % host]
+        if agent is not None:
+            lines.append('User-Agent: %s' % agent)
+        lines.extend(headers)
+        if body:
+            lines.append('Content-Length: %d' % len(body))
+        self.send(('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + body)
+        return self.response(head_only=(method == 'HEAD'))
+
+    def get(self, target, **kw):
+        return self.request('GET', target, **kw)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError('connection closed by server')
+        self.buf += chunk
+
+    def _readline(self):
+        while b'\r\n' not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b'\r\n', 1)
+        return line
+
+    def _readn(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def response(self, head_only=False):
+        """Read one response (Content-Length, chunked, or to close)."""
+        while b'\r\n\r\n' not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b'\r\n\r\n', 1)
+        lines = head.decode('latin-1').split('\r\n')
+        status = int(lines[0].split(' ')[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(':')
+            headers[k.strip().lower()] = v.strip()
+        body = b''
+        if head_only or status in (204, 304) or 100 <= status < 200:
+            pass
+        elif headers.get('transfer-encoding', '').lower() == 'chunked':
+            while True:
+                size = int(self._readline().split(b';')[0], 16)
+                if size == 0:
+                    while self._readline():
+                        pass
+                    break
+                body += self._readn(size)
+                self._readn(2)
+        elif 'content-length' in headers:
+            body = self._readn(int(headers['content-length']))
+        else:
+            body = self.read_to_close()
+        return Response(status, headers, body, head)
+
+    def read_to_close(self):
+        """Everything until the server closes the connection (bounded by the socket timeout)."""
+        data = self.buf
+        self.buf = b''
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def curl(url, *args, timeout=10):
+    """curl a URL; return (status, local_port) from curl's own report."""
+    cmd = ['curl', '-sS', '-g', '-o', '/dev/null', '--max-time', str(timeout),
+           '-w', '%{http_code} %{local_port}\\n'] + list(args) + [url]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=timeout + 5)
+    if p.returncode != 0:
+        raise RuntimeError('%s: exit %d: %s' % (' '.join(cmd), p.returncode, p.stderr))
+    code, port = p.stdout.split()
+    return int(code), int(port)
+
+
+def nghttp(urls, *args, timeout=10):
+    """nghttp (h2c with prior knowledge for http:// URLs, one connection, a stream
+    per URL); return the :status of each stream from its verbose output."""
+    cmd = ['nghttp', '-nv', '-t', str(timeout)] + list(args) + list(urls)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=timeout + 5)
+    if p.returncode != 0:
+        raise RuntimeError('%s: exit %d:\n%s' % (' '.join(cmd), p.returncode, p.stdout))
+    return [int(s) for s in re.findall(r'recv \(stream_id=\d+\) :status: (\d+)', p.stdout)], p.stdout
+
+
+# ---------------------------------------------------------------------------
+# Semaphores: read from a live process, no tracer needed
+
+def stapsdt_notes(path):
+    """[(provider, name, semaphore vaddr)] from `readelf -n`."""
+    out = subprocess.run(['readelf', '-n', path], stdout=subprocess.PIPE,
+                         universal_newlines=True, timeout=30, check=True).stdout
+    notes = []
+    prov = name = None
+    for line in out.splitlines():
+        m = re.match(r'\s*Provider:\s*(\S+)', line)
+        if m:
+            prov = m.group(1)
+        m = re.match(r'\s*Name:\s*(\S+)', line)
+        if m:
+            name = m.group(1)
+        m = re.search(r'Semaphore:\s*(0x[0-9a-fA-F]+)', line)
+        if m:
+            notes.append((prov, name, int(m.group(1), 16)))
+    return notes
+
+
+def load_segments(path):
+    """[(vaddr, memsz, offset)] of the PT_LOAD segments, from `readelf -lW`."""
+    out = subprocess.run(['readelf', '-lW', path], stdout=subprocess.PIPE,
+                         universal_newlines=True, timeout=30, check=True).stdout
+    segs = []
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == 'LOAD':
+            segs.append((int(f[2], 16), int(f[5], 16), int(f[1], 16)))
+    return segs
+
+
+def semaphore_addr(pid, path, vaddr):
+    """Where the semaphore at link-time address vaddr lives in process pid.
+
+    The file offset of vaddr (via its PT_LOAD segment) is looked up in the
+    process's mappings of the same file (same path, device and inode)."""
+    st = os.stat(path)
+    fileoff = None
+    for sv, sz, so in load_segments(path):
+        if sv <= vaddr < sv + sz:
+            fileoff = vaddr - sv + so
+            break
+    if fileoff is None:
+        raise RuntimeError('semaphore 0x%x is in no PT_LOAD segment of %s' % (vaddr, path))
+    mapped = set()
+    real = os.path.realpath(path)       # /proc/PID/maps shows resolved paths
+    with open('/proc/%d/maps' % pid) as f:
+        for line in f:
+            fields = line.split(None, 5)
+            if len(fields) < 6 or fields[5].rstrip('\n').split(' (deleted)')[0] != real:
+                continue
+            start, end = (int(x, 16) for x in fields[0].split('-'))
+            off = int(fields[2], 16)
+            major, minor = (int(x, 16) for x in fields[3].split(':'))
+            inode = int(fields[4])
+            mapped.add(inode)
+            if inode != st.st_ino or os.makedev(major, minor) != st.st_dev:
+                continue
+            if off <= fileoff < off + (end - start):
+                return start + fileoff - off
+    if mapped and st.st_ino not in mapped:
+        raise RuntimeError('pid %d maps an older %s (inode %s, the file is now %d): '
+                           'was the module rebuilt while the test ran?'
+                           % (pid, path, sorted(mapped), st.st_ino))
+    raise RuntimeError('%s is not mapped in pid %d' % (path, pid))
+
+
+def read_semaphores(pid, path=None):
+    """{probe name: semaphore value} in process pid (needs root)."""
+    path = path or MODULE
+    vals = {}
+    with open('/proc/%d/mem' % pid, 'rb', buffering=0) as mem:
+        for prov, name, vaddr in stapsdt_notes(path):
+            if prov != 'httpd' or not vaddr:
+                continue
+            mem.seek(semaphore_addr(pid, path, vaddr))
+            vals[name] = int.from_bytes(mem.read(2), sys.byteorder)
+    return vals
+
+
+# ---------------------------------------------------------------------------
+# The traffic the start and done tests share, and their .expected files
+
+AGENT = 'usdt-live/1'
+LONG_URI = '/static.txt?pad=' + '0123456789' * 10     # longer than str()'s default 64
+
+
+def standard_traffic(httpd):
+    """Send a fixed set of requests, one after the other; return what the clients saw.
+
+    IPv4 keep-alive connection 'ka' (User-Agent AGENT): GET with a query,
+    HEAD, POST, a 404 served by ErrorDocument (internal redirect), a
+    DirectoryIndex (/dir/, subrequests), a 301 (/dir), a long URI, and two
+    mod_rewrite internal redirects: /old?r=1 (to static.txt) and /gone (to a
+    missing page, so 404 through ErrorDocument).  Then a
+    request without User-Agent ('noagent'), an HTTP/1.0 one ('http10'), curl
+    over IPv6 ('v6'), and three h2c streams on one connection ('h2').
+    Every request's file and status are in test_request_*.expected.
+    """
+    sent = {'responses': []}
+
+    def note(name, resp):
+        sent['responses'].append((name, resp.status))
+
+    with Http1(httpd.port, '127.0.0.1') as c:
+        sent['ka'] = c.local_port
+        note('ka GET /static.txt?a=1&b=two', c.get('/static.txt?a=1&b=two', agent=AGENT))
+        note('ka HEAD', c.request('HEAD', '/static.txt', agent=AGENT))
+        note('ka POST', c.request('POST', '/static.txt', agent=AGENT, body=b'k=v'))
+        note('ka 404', c.get('/missing?x=1', agent=AGENT))
+        note('ka dir/', c.get('/dir/', agent=AGENT))
+        note('ka dir', c.get('/dir', agent=AGENT))
+        note('ka long', c.get(LONG_URI, agent=AGENT))
+        note('ka old', c.get('/old?r=1', agent=AGENT))
+        note('ka gone', c.get('/gone', agent=AGENT))
+    with Http1(httpd.port, '127.0.0.1') as c:
+        sent['noagent'] = c.local_port
+        note('noagent', c.get('/static.txt'))
+    with Http1(httpd.port, '127.0.0.1') as c:
+        sent['http10'] = c.local_port
+        c.send(('GET /static.txt?v=10 HTTP/1.0\r\nUser-Agent: %s.0\r\n\r\n' % AGENT).encode())
+        note('http10', c.response())
+    status, port = curl(httpd.url('/static.txt?v=6', '::1'), '-A', AGENT + '/curl')
+    sent['v6'] = port
+    sent['responses'].append(('v6 curl', status))
+    statuses, out = nghttp([httpd.url('/static.txt?h2=1'), httpd.url('/dir/'),
+                            httpd.url('/missing?h2=1')], '-H', 'user-agent: %s/h2' % AGENT)
+    sent['h2'] = sorted(statuses)
+    sent['h2_log'] = out
+    return sent
+
+
+def read_expected(path):
+    """Lines of a .expected file, without comments and blank lines."""
+    path = path if os.path.isabs(path) else os.path.join(HERE, path)
+    with open(path) as f:
+        return [l.rstrip('\n') for l in f if l.strip() and not l.startswith('#')]
+
+
+def compare_lines(got, want, label='trace'):
+    """Compare two multisets of lines; a readable difference, or '' when equal."""
+    import collections
+    g, w = collections.Counter(got), collections.Counter(want)
+    if g == w:
+        return ''
+    out = []
+    for line in sorted(w - g):
+        out.append('missing from %s: %s (x%d)' % (label, line, (w - g)[line]))
+    for line in sorted(g - w):
+        out.append('unexpected in %s: %s (x%d)' % (label, line, (g - w)[line]))
+    return '\n'.join(out)
+
+
+def require(*what):
+    """Inside a check: Skip (Failure under CI=true) unless the machine has `what`."""
+    why = missing(what)
+    if why:
+        if IN_CI:
+            raise Failure('%s (CI=true: live tests must not skip)' % why)
+        raise Skip(why)
