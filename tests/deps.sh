@@ -30,6 +30,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps.sh: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
+apt-get update -q || echo "deps.sh: apt-get update reported errors; trying the install with the lists it has"
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing
