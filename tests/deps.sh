@@ -3,17 +3,25 @@
 # Debian's archive.  Does nothing when everything is already installed;
 # otherwise needs root (apt-get).
 #
-# Usage: tests/deps.sh [build|test]    (default: test, which includes build)
+# Usage: tests/deps.sh [build|package|test]    (default: test, which includes
+# the others).  package: what building the Debian package with
+# dpkg-buildpackage needs (debian/control's Build-Depends), plus Apache,
+# bpftrace and curl to use it (examples/demo.sh).
 set -eu
 
 build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
 test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils"
+# dh_apache2 comes with apache2-dev; tests/package checks the package with
+# lintian and runs its autopkgtests.
+deb_pkgs="dpkg-dev debhelper fakeroot libcmocka-dev python3"
+deb_check_pkgs="lintian autopkgtest"
 
 case "${1:-test}" in
 build) pkgs=$build_pkgs ;;
-test) pkgs="$build_pkgs $test_pkgs" ;;
-*) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+package) pkgs="$build_pkgs $deb_pkgs apache2 bpftrace curl" ;;
+test) pkgs="$build_pkgs $test_pkgs $deb_pkgs $deb_check_pkgs" ;;
+*) echo "usage: $0 [build|package|test]" >&2; exit 2 ;;
 esac
 
 missing=""
