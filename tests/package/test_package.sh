@@ -248,10 +248,12 @@ file_list() {
 		/usr/lib/dtrace/httpd.d "$doc/copyright" "$doc/changelog.gz" "$doc/README.md.gz"; do
 		grep -qx "$f" "$tmp/files" || { echo "missing: $f"; bad=1; }
 	done
-	# The examples: what make install puts in $(docdir)/examples, once,
-	# uncompressed (bpftrace and dtrace read them as they are).
-	for f in $(cd "$srcdir/examples" 2>/dev/null && ls *.d *.bt *.bt.in 2>/dev/null); do
-		f=${f%.in}
+	# The examples, once and uncompressed (bpftrace and dtrace read them as
+	# they are): the D scripts and the tools generated from NAME.bt.in, and
+	# whatever else make install put in $(docdir)/examples (debian/tmp).
+	examples=$(cd "$srcdir/examples" 2>/dev/null && ls *.d *.bt.in 2>/dev/null | sed 's/\.in$//') || true
+	installed=$(cd "$src/debian/tmp$doc/examples" 2>/dev/null && find . -type f | sed 's|^\./||') || true
+	for f in $examples $installed; do
 		grep -qx "$doc/examples/$f" "$tmp/files" || { echo "missing example: $doc/examples/$f"; bad=1; }
 	done
 	if grep -e '\.la$' -e '^/usr/lib64' -e '^/usr/local' -e '/examples/.*/examples' \
