@@ -1,0 +1,336 @@
+#!/usr/bin/python3
+"""test_dscripts.py: the D scripts in examples/, checked without DTrace.
+
+Linux has no D compiler, so this reads examples/*.d as text and checks
+what a D compiler would reject or a reader would get wrong: each clause's
+probes are the httpd provider's (dtrace/mod_usdt.d), args[0] and args[1]
+are used only for members that conninfo_t and httpd_rqinfo_t have in the
+D library (dtrace/httpd.d.in), nothing is kept in self-> variables (wrong
+under the event MPM), every printf() has as many arguments as conversions,
+options and aggregating functions exist, macro arguments come with
+defaultargs.  http-requests.d must print the original mod_usdt's columns:
+its format reproduces the original README's sample line, and
+examples/http-requests.bt.in uses the same formats.
+
+Run: srcdir=. tests/static/test_dscripts.py       (no root needed; TAP)
+
+Licensed under the Apache License, Version 2.0.
+"""
+
+import ast
+import glob
+import os
+import re
+import sys
+import traceback
+
+SRCDIR = os.path.abspath(os.environ.get('srcdir')
+                         or os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+SCRIPTS = ['http-requests.d', 'http-requests-bylatency.d']
+OPTIONS = {'quiet', 'defaultargs', 'strsize', 'bufsize', 'aggsize', 'switchrate', 'aggrate',
+           'dynvarsize', 'cleanrate', 'flowindent', 'bufpolicy', 'specsize', 'nspec',
+           'stackframes', 'ustackframes', 'zdefs', 'rawbytes', 'aggsortkey', 'aggsortrev',
+           'aggsortpos', 'aggsortkeypos', 'statusrate', 'temporal'}
+AGGS = {'count', 'sum', 'avg', 'min', 'max', 'stddev', 'quantize', 'lquantize', 'llquantize'}
+# printf conversions D accepts; '*' widths and precisions take an argument each
+CONV = re.compile(r'%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d+))?(?:hh|h|ll|l|L|j|z|t)?'
+                  r'([diouxXcsfeEgGpaA@kSY%])')
+# the original mod_usdt README's sample of http-requests.d (less the
+# README's indent of its code block)
+ORIGINAL = [
+    '  time    latency  sta            local                 remote        method uri',
+    ' 1.216   309850us  404      10.99.99.20:80        10.99.99.254:51067  GET    /hello',
+]
+
+
+class Failure(Exception):
+    pass
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def read(*rel):
+    with open(os.path.join(SRCDIR, *rel)) as f:
+        return f.read()
+
+
+def strip_comments(text):
+    """D source without comments, strings kept (a /* inside a string stays)."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith('/*', i):
+            j = text.find('*/', i + 2)
+            expect(j >= 0, 'unterminated comment')
+            out.append('\n' * text.count('\n', i, j))     # keep line numbers
+            i = j + 2
+        elif text.startswith('//', i):
+            j = text.find('\n', i)
+            i = len(text) if j < 0 else j
+        elif text[i] == '"':
+            j = string_end(text, i)
+            out.append(text[i:j])
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return ''.join(out)
+
+
+def string_end(text, i):
+    """Index after the string literal that starts at text[i] == '"'."""
+    j = i + 1
+    while j < len(text) and text[j] != '"':
+        j += 2 if text[j] == '\\' else 1
+    expect(j < len(text), 'unterminated string at %r' % text[i:i + 30])
+    return j + 1
+
+
+def split_args(s):
+    """Top-level comma-separated arguments of a call's argument text."""
+    args, depth, cur, i = [], 0, [], 0
+    while i < len(s):
+        c = s[i]
+        if c == '"':
+            j = string_end(s, i)
+            cur.append(s[i:j])
+            i = j
+            continue
+        if c in '([':
+            depth += 1
+        elif c in ')]':
+            depth -= 1
+        if c == ',' and depth == 0:
+            args.append(''.join(cur).strip())
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    args.append(''.join(cur).strip())
+    return args
+
+
+def calls(code, name):
+    """The argument texts of every call name(...) in code."""
+    out = []
+    for m in re.finditer(r'\b%s\s*\(' % name, code):
+        i, depth = m.end(), 1
+        while depth:
+            expect(i < len(code), 'unbalanced parentheses after %s(' % name)
+            if code[i] == '"':
+                i = string_end(code, i)
+                continue
+            depth += {'(': 1, ')': -1}.get(code[i], 0)
+            i += 1
+        out.append(code[m.end():i - 1])
+    return out
+
+
+def clauses(code):
+    """[(probe descriptions, predicate or None, body)] of a program without
+    comments and pragmas."""
+    out, i = [], 0
+    while True:
+        while i < len(code) and code[i].isspace():
+            i += 1
+        if i >= len(code):
+            return out
+        j = i
+        while j < len(code) and code[j] not in '/{':
+            j += 1
+        expect(j < len(code), 'a probe description without a body: %r' % code[i:i + 40])
+        probes = [p.strip() for p in code[i:j].split(',')]
+        pred = None
+        if code[j] == '/':
+            k, depth = j + 1, 0
+            while k < len(code) and not (code[k] == '/' and depth == 0):
+                depth += {'(': 1, ')': -1}.get(code[k], 0)
+                k += 1
+            pred = code[j + 1:k]
+            j = code.index('{', k)
+        k, depth = j, 0
+        while True:
+            expect(k < len(code), 'unbalanced braces in the clause of %s' % probes)
+            if code[k] == '"':
+                k = string_end(code, k)
+                continue
+            depth += {'{': 1, '}': -1}.get(code[k], 0)
+            k += 1
+            if depth == 0:
+                break
+        out.append((probes, pred, code[j + 1:k - 1]))
+        i = k
+
+
+def provider_probes():
+    """Probe names of the httpd provider, as D spells them (request-done)."""
+    return {n.replace('__', '-') for n in re.findall(r'\bprobe\s+(\w+)\s*\(', read('dtrace', 'mod_usdt.d'))}
+
+
+def library_members():
+    """Members of conninfo_t (what httpd.d's translator fills) and of httpd_rqinfo_t."""
+    lib = strip_comments(read('dtrace', 'httpd.d.in'))
+    m = re.search(r'translator\s+conninfo_t\s*<[^>]*>\s*\{(.*?)\};', lib, re.S)
+    expect(m, 'no conninfo_t translator in dtrace/httpd.d.in')
+    ci = set(re.findall(r'^\s*(\w+)\s*=', m.group(1), re.M))
+    m = re.search(r'typedef\s+struct\s+httpd_rqinfo\s*\{(.*?)\}\s*httpd_rqinfo_t\s*;', lib, re.S)
+    expect(m, 'no httpd_rqinfo_t in dtrace/httpd.d.in')
+    rq = set(re.findall(r'(\w+)\s*;', m.group(1)))
+    return ci, rq
+
+
+def program(name):
+    text = read('examples', name)
+    code = strip_comments(text)
+    pragmas = re.findall(r'^#pragma\s+D\s+option\s+(\w+)', code, re.M)
+    code = re.sub(r'^#.*$', '', code, flags=re.M)
+    return text, code, pragmas
+
+
+def check_header(name):
+    text, _, pragmas = program(name)
+    lines = text.splitlines()
+    expect(lines[0] == '#!/usr/sbin/dtrace -s', 'first line %r' % lines[0])
+    expect(re.match(r'^ \* %s  \S' % re.escape(name), lines[2]), 'name and purpose: %r' % lines[2])
+    for what in ('USAGE: dtrace -s %s' % name, 'Example of usage', 'Licensed under',
+                 'Created this'):
+        expect(what in text, 'the header has no %r' % what)
+    expect('quiet' in pragmas, 'no #pragma D option quiet')
+
+
+def check_options(name):
+    _, _, pragmas = program(name)
+    unknown = [p for p in pragmas if p not in OPTIONS]
+    expect(not unknown, 'unknown D options: %r' % unknown)
+
+
+def check_probes(name):
+    _, code, _ = program(name)
+    known = provider_probes()
+    expect({'request-start', 'request-done'} <= known, 'provider probes: %r' % known)
+    httpd = 0
+    for probes, _, _ in clauses(code):
+        for p in probes:
+            if p in ('BEGIN', 'END', 'ERROR'):
+                continue
+            parts = p.split(':')
+            expect(len(parts) == 4, '%r: not provider:module:function:name' % p)
+            expect(re.match(r'^httpd(\*|\$target|\$\d+)?$', parts[0]), '%r: not the httpd provider' % p)
+            expect(parts[3] in known, '%r: the provider has no probe %r' % (p, parts[3]))
+            httpd += 1
+    expect(httpd, 'no httpd probe at all')
+
+
+def check_args(name):
+    _, code, _ = program(name)
+    ci, rq = library_members()
+    uses = re.findall(r'\bargs\[(\d+)\]\s*->\s*(\w+)', code)
+    expect(uses, 'no translated argument used')
+    for n, member in uses:
+        expect(n in ('0', '1'), 'args[%s]: the probes have two translated arguments' % n)
+        have = ci if n == '0' else rq
+        expect(member in have, 'args[%s]->%s: %s has %s' % (
+            n, member, 'conninfo_t' if n == '0' else 'httpd_rqinfo_t', sorted(have)))
+    expect(not re.search(r'\bargs\[\d+\]\s*\.', code), 'args[N] is a pointer: use ->')
+    expect(not re.search(r'\barg\d\b', code), 'native arguments: the script must use args[]')
+
+
+def check_no_self(name):
+    _, code, _ = program(name)
+    expect('self->' not in code, 'self-> variables: under the event MPM request-done can run '
+           'on another thread than request-start')
+
+
+def check_printf(name):
+    _, code, _ = program(name)
+    for args in calls(code, 'printf'):
+        a = split_args(args)
+        expect(a[0].startswith('"') and a[0].endswith('"'), 'printf format not a string: %r' % a[0])
+        need = 0
+        for m in CONV.finditer(a[0]):
+            if m.group(4) == '%':
+                continue
+            need += 1 + (m.group(2) == '*') + (m.group(3) == '*')
+        expect(need == len(a) - 1, 'printf(%s): %d conversions, %d arguments' % (args.strip(), need,
+                                                                                 len(a) - 1))
+
+
+def check_aggregations(name):
+    _, code, _ = program(name)
+    for fn in re.findall(r'@\w*(?:\[[^\]]*\])?\s*=\s*(\w+)\s*\(', code):
+        expect(fn in AGGS, 'aggregating function %s()' % fn)
+
+
+def check_macro_args(name):
+    _, code, pragmas = program(name)
+    if re.search(r'\$\d', code):
+        expect('defaultargs' in pragmas, '$N used without #pragma D option defaultargs')
+
+
+def formats(code):
+    return [split_args(a)[0] for a in calls(code, 'printf')]
+
+
+def check_original_columns():
+    _, code, _ = program('http-requests.d')
+    fmts = formats(code)
+    expect(len(fmts) == 2, 'printf formats: %r' % fmts)
+    # D's and Python's escapes and conversions agree on these formats
+    head, line = (ast.literal_eval(f) for f in fmts)
+    got_head = head % ('time', 'latency', 'sta', 'local', '', 'remote', '', 'method', 'uri')
+    got_line = line % (1, 216, 309850, 404, '10.99.99.20', 80, '10.99.99.254', 51067, 'GET',
+                       '/hello')
+    expect([got_head.rstrip('\n'), got_line.rstrip('\n')] == ORIGINAL,
+           'the formats print\n%s%sthe original printed\n%s' % (got_head, got_line,
+                                                               '\n'.join(ORIGINAL)))
+    bt = strip_comments(read('examples', 'http-requests.bt.in'))
+    bt_fmts = formats(bt)
+    for f in fmts:
+        expect(f in bt_fmts, 'http-requests.bt.in does not print %s' % f)
+
+
+def check_bylatency():
+    _, code, _ = program('http-requests-bylatency.d')
+    expect(re.search(r'=\s*quantize\s*\(\s*args\[1\]->rq_elapsed_us\s*\)', code),
+           'no quantize(args[1]->rq_elapsed_us)')
+
+
+def main():
+    checks = []
+    present = sorted(os.path.basename(p) for p in glob.glob(os.path.join(SRCDIR, 'examples', '*.d')))
+    checks.append(('examples/ has the D scripts %s' % ', '.join(SCRIPTS),
+                   lambda: expect(present == sorted(SCRIPTS), 'examples/*.d: %r' % present)))
+    for name in SCRIPTS:
+        for what, fn in (('header: #!/usr/sbin/dtrace -s, name, USAGE, example, quiet', check_header),
+                         ('probes: only the httpd provider\'s (dtrace/mod_usdt.d)', check_probes),
+                         ('args[0]/args[1]: only members conninfo_t and httpd_rqinfo_t have',
+                          check_args),
+                         ('no self-> variables (event MPM)', check_no_self),
+                         ('printf: as many arguments as conversions', check_printf),
+                         ('known D options', check_options),
+                         ('known aggregating functions', check_aggregations),
+                         ('$N with defaultargs', check_macro_args)):
+            checks.append(('%s: %s' % (name, what), lambda fn=fn, name=name: fn(name)))
+    checks.append(('http-requests.d prints the original\'s columns, as http-requests.bt does',
+                   check_original_columns))
+    checks.append(('http-requests-bylatency.d: a quantize() of rq_elapsed_us', check_bylatency))
+
+    print('1..%d' % len(checks))
+    failed = 0
+    for i, (name, fn) in enumerate(checks, 1):
+        try:
+            fn()
+            print('ok %d - %s' % (i, name))
+        except Exception as e:
+            failed += 1
+            print('not ok %d - %s' % (i, name))
+            msg = str(e) if isinstance(e, Failure) else traceback.format_exc()
+            for l in msg.splitlines():
+                print('# ' + l)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
