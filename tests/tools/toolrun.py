@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""toolrun.py: what the tests of the operator tools (examples/*.bt) share.
+
+Each test runs a bpftrace tool the way an operator runs a tool against a
+module built from source: directly, through the tool's /bin/sh preamble,
+with USDT_MODULE naming the module,
+
+    USDT_MODULE=$builddir/src/.libs/mod_usdt.so $builddir/examples/NAME.bt ARGS
+
+against a private Apache (tests/live/harness.py); it sends requests, stops
+the tool with SIGINT (Ctrl-C) and judges what the tool printed.
+
+  Tool            one running tool: start() returns once its BEGIN line
+                  is out (every probe attached), stop() is Ctrl-C
+  slow_request()  a request whose headers arrive late, so that Apache takes
+                  that long: latency comes from the client, not from luck
+  HARMLESS        bpftrace's stderr lines that say nothing about the tool
+
+The tests skip like the live tests (no root, no bpftrace, USDT_LIVE_TESTS=no)
+and use harness.Tap for TAP.  Environment: builddir (where the generated
+tools are; default srcdir), plus harness.py's.
+
+Licensed under the Apache License, Version 2.0.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'live'))
+import harness  # noqa: E402
+
+BUILDDIR = os.path.abspath(os.environ.get('builddir') or harness.SRCDIR)
+
+# bpftrace 0.17 on stderr, whatever the program: RLIMIT_MEMLOCK where the
+# limit cannot be raised (containers), and a failed detach where tracefs is
+# not mounted (the probes are perf events and go away with bpftrace anyway)
+HARMLESS = re.compile(r"couldn't set RLIMIT_MEMLOCK|^open\(/sys/kernel/(debug/)?tracing/"
+                      r"uprobe_events\)|^ERROR: failed to detach probe")
+
+
+def tool_path(name):
+    return os.path.join(BUILDDIR, 'examples', name)
+
+
+class Tool:
+    """A tool from $builddir/examples, run directly with USDT_MODULE set.
+
+        with Tool('http-requests.bt', str(pid)) as t: ...; t.stop(); t.lines
+    """
+
+    def __init__(self, name, *args, attach_timeout=60):
+        self.name = name
+        self.args = [str(a) for a in args]
+        self.attach_timeout = attach_timeout
+        self.proc = None
+        self.lines = []
+        self.errlines = []
+        self.lock = threading.Lock()
+        self.started = None
+
+    def start(self):
+        env = dict(os.environ, USDT_MODULE=harness.MODULE)
+        env.pop('BPFTRACE_STRLEN', None)        # the tool's own default
+        self.proc = subprocess.Popen(
+            [tool_path(self.name)] + self.args, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+            errors='replace', env=env, preexec_fn=harness._tracer_preexec)
+        self._readers = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines)),
+                         threading.Thread(target=self._pump, args=(self.proc.stderr, self.errlines))]
+        for th in self._readers:
+            th.daemon = True
+            th.start()
+        # BEGIN runs once every probe is attached; each tool's BEGIN ends
+        # its first line with "Hit Ctrl-C to end."
+        ok = harness.wait_until(lambda: self.proc.poll() is not None
+                                or any('Hit Ctrl-C to end.' in l for l in self.out()),
+                                self.attach_timeout, 0.05)
+        if not ok or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError('%s did not start within %ss (exit %s):\n%s\n%s' % (
+                self.name, self.attach_timeout, self.proc.returncode,
+                '\n'.join(self.lines), '\n'.join(self.errlines)))
+        self.started = time.monotonic()
+        return self
+
+    def _pump(self, stream, into):
+        for line in stream:
+            with self.lock:
+                into.append(line.rstrip('\n'))
+
+    def out(self):
+        with self.lock:
+            return list(self.lines)
+
+    def wait_for(self, pred, timeout=10):
+        """Wait (bounded) until pred(body lines) is true; return them."""
+        harness.wait_until(lambda: pred(self.body()), timeout, 0.1)
+        return self.body()
+
+    def stop(self, timeout=15):
+        """Ctrl-C: SIGINT, repeated every 2 s (bpftrace 0.17 can miss one
+        that arrives while it prints; see harness.Tracer.stop); SIGKILL if
+        it still runs after timeout.  Returns the stdout lines."""
+        if self.proc and self.proc.poll() is None:
+            deadline = time.monotonic() + timeout
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                self.proc.send_signal(signal.SIGINT)
+                try:
+                    self.proc.wait(min(2, max(0.1, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.proc.poll() is None:
+                harness.log('%s ignored SIGINT for %ss: SIGKILL' % (self.name, timeout))
+                self.proc.kill()
+                self.proc.wait(5)
+        for th in getattr(self, '_readers', []):
+            th.join(5)
+        return self.out()
+
+    def stderr(self):
+        """stderr less HARMLESS lines: what the tool or bpftrace complained of."""
+        with self.lock:
+            return [l for l in self.errlines if l.strip() and not HARMLESS.search(l)]
+
+    def body(self):
+        """stdout from the BEGIN line on (bpftrace's "Attaching N probes..." left out)."""
+        lines = self.out()
+        for i, l in enumerate(lines):
+            if 'Hit Ctrl-C to end.' in l:
+                return lines[i:]
+        return lines
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def slow_request(port, host='127.0.0.1', delay=0.5, target='/static.txt?slow=1',
+                 agent='usdt-tools/slow', headers=(), body=b'', body_delay=0):
+    """A GET (or POST with body) whose last header line, or body, arrives
+    `delay` s after the request line: Apache's latency for it is at least
+    that.  Returns (status, client port)."""
+    c = harness.Http1(port, host, timeout=10)
+    try:
+        method = 'POST' if body else 'GET'
+        head = ['%s %s HTTP/1.1' % (method, target), 'Host: localhost',
+                'User-Agent: %s' % agent] + list(headers)
+        if body:
+            head.append('Content-Length: %d' % len(body))
+        if body_delay:
+            c.send(('\r\n'.join(head) + '\r\n\r\n').encode())
+            time.sleep(body_delay)
+            c.send(body)
+        else:
+            c.send(('\r\n'.join(head) + '\r\n').encode())
+            time.sleep(delay)
+            c.send(b'Connection: keep-alive\r\n\r\n' + body)
+        return c.response().status, c.local_port
+    finally:
+        c.close()
+
+
+def trailing_noise(lines, last_marker):
+    """Lines after the last line matching last_marker that are not blank:
+    what a tool printed at exit that it did not mean to (maps left over)."""
+    idx = max((i for i, l in enumerate(lines) if re.search(last_marker, l)), default=-1)
+    return [l for l in lines[idx + 1:] if l.strip()]
