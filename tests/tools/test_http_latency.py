@@ -2,7 +2,8 @@
 """test_http_latency.py: examples/http-latency.bt against a real Apache.
 
 A private Apache with the built module; the tool runs as an operator runs
-it on a local build (USDT_MODULE=... examples/http-latency.bt).  A known mix
+it on a local build, limited to that server (USDT_MODULE=...
+examples/http-latency.bt PID).  A known mix
 of statuses (200, 404, 301, a request Apache rejects with 400, a slow 200),
 then Ctrl-C.  The checks parse the histograms and the per-status lines and
 compare them with the server's access log: the histogram's total is the
@@ -34,7 +35,8 @@ UNITS = {'': 1, 'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30}
 
 def setup():
     with harness.Apache() as httpd:
-        with toolrun.Tool('http-latency.bt') as tool:
+        # limited to this server: other tests' servers may load the same module
+        with toolrun.Tool('http-latency.bt', httpd.pid) as tool:
             with harness.Http1(httpd.port) as c:
                 for uri, want in MIX:
                     expect_eq(c.get(uri).status, want, 'status of ' + uri)
@@ -48,7 +50,7 @@ def setup():
             harness.wait_until(lambda: len(httpd.client_access_log()) >= n, 10)
             access = httpd.access_log()
             tool.stop()
-        return {'out': tool.body(), 'access': access, 'stderr': tool.stderr()}
+        return {'out': tool.body(), 'access': access, 'stderr': tool.stderr(), 'pid': httpd.pid}
 
 
 def parse(lines):
@@ -86,8 +88,8 @@ def logged_statuses(d):
 
 @t.check('BEGIN says what is traced and how to stop')
 def _(d):
-    expect_eq(d['out'][0], 'Tracing Apache request latency (mod_usdt), every server. '
-              'Hit Ctrl-C to end.', 'first line')
+    expect_eq(d['out'][0], 'Tracing Apache request latency (mod_usdt), server PID %d. '
+              'Hit Ctrl-C to end.' % d['pid'], 'first line')
 
 
 @t.check('at Ctrl-C: the overall histogram, the stats and the per-status histograms, '

@@ -2,8 +2,9 @@
 """test_http_top.py: examples/http-top.bt against a real Apache.
 
 A private Apache with the built module; the tool runs as an operator runs
-it on a local build (USDT_MODULE=... examples/http-top.bt 2), every 2 s,
-and a second copy with no argument (every 5 s).  Right after an interval
+it on a local build, every 2 s and limited to that server
+(USDT_MODULE=... examples/http-top.bt 2 PID), and a second copy with no
+argument (every 5 s, every server: only its first lines are judged).  Right after an interval
 is printed, a known mix goes out within well under 2 s: many fast requests
 of a few URIs from 127.0.0.1, one slow request from ::1.  The checks parse
 each interval's block: requests per second, status classes, top URIs and
@@ -61,7 +62,9 @@ def summed(bl, name):
 
 def setup():
     with harness.Apache() as httpd:
-        with toolrun.Tool('http-top.bt', 2) as tool, toolrun.Tool('http-top.bt') as default:
+        # limited to this server: other tests' servers may load the same module
+        with toolrun.Tool('http-top.bt', 2, httpd.pid) as tool, \
+                toolrun.Tool('http-top.bt') as default:
             # start right after an interval was printed, so that the mix
             # lands in one interval, away from the printing (bpftrace prints
             # and clears a map from user space: a request counted between
@@ -76,7 +79,7 @@ def setup():
             n = len(MIX) + 1
             tool.wait_for(lambda ls: summed(blocks(ls), 'requests').get('all', 0) >= n, 6)
             default.wait_for(lambda ls: len(blocks(ls)) >= 1, 8)
-        return {'out': tool.body(), 'default': default.body(), 'port': httpd.port,
+        return {'out': tool.body(), 'default': default.body(), 'pid': httpd.pid,
                 'stderr': tool.stderr() + default.stderr()}
 
 
@@ -94,8 +97,8 @@ def dummies(d):
 
 @t.check('BEGIN says what is traced, how often and how to stop')
 def _(d):
-    expect_eq(d['out'][0], 'Tracing Apache requests (mod_usdt), every server, every 2 s. '
-              'Hit Ctrl-C to end.', 'first line, http-top.bt 2')
+    expect_eq(d['out'][0], 'Tracing Apache requests (mod_usdt), server PID %d, every 2 s. '
+              'Hit Ctrl-C to end.' % d['pid'], 'first line, http-top.bt 2 PID')
     expect_eq(d['default'][0], 'Tracing Apache requests (mod_usdt), every server, every 5 s. '
               'Hit Ctrl-C to end.', 'first line, http-top.bt')
 
