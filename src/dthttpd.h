@@ -31,7 +31,8 @@ typedef struct dthttpd {
 	/* fixed-width area: offsets 0..127 in every data model */
 	uint64_t id;             /* request id, unique for the life of the server */
 	uint64_t elapsed_us;     /* microseconds since Apache began reading the request */
-	uint64_t bytes_received; /* request body bytes read (r->read_length) */
+	uint64_t bytes_received; /* request body bytes a handler read (r->read_length);
+	                          * 0 when the body was discarded unread */
 	uint64_t bytes_sent;     /* response body bytes sent (%B) */
 	int32_t status;          /* HTTP status; 0 at request-start, final (%>s) at done */
 	uint16_t lport;          /* local TCP port */
