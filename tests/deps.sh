@@ -11,7 +11,8 @@ set -eu
 
 build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
-test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils"
+test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils
+	apache2-utils debootstrap"
 # dh_apache2 comes with apache2-dev; tests/package checks the package with
 # lintian and runs its autopkgtests.
 deb_pkgs="dpkg-dev debhelper fakeroot libcmocka-dev python3"
