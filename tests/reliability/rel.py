@@ -163,7 +163,12 @@ class MapTracer:
         self.err = os.path.join(self.dir, 'err')
         self.attached_at = self.stopped_at = None
 
-    def start(self):
+    def start(self, httpd=None):
+        """Start bpftrace and wait for its BEGIN ("READY").  bpftrace runs
+        BEGIN before it attaches the other probes (under load, request-start
+        fired first some 10 ms after BEGIN): with httpd, wait until every
+        child of that server has both probes enabled and hooked, then 50 ms
+        more for the programs behind the uprobes."""
         with open(self.bt) as f:
             text = f.read().replace('@MODULE@', harness.MODULE)
         for k, v in self.subst.items():
@@ -188,6 +193,13 @@ class MapTracer:
             raise RuntimeError('bpftrace did not attach within %ss (exit %s):\n%s\n%s' % (
                 self.attach_timeout, self.proc.returncode,
                 self.output().decode(errors='replace')[-2000:], self.stderr()))
+        if httpd is not None:
+            if not wait_until(lambda: all_hooked(httpd), self.attach_timeout, 0.02):
+                self.stop()
+                raise RuntimeError('bpftrace printed READY, but the probes of %s are not all '
+                                   'enabled and hooked: %r' % (httpd.children(),
+                                                               live_state(httpd)))
+            time.sleep(0.05)
         self.attached_at = time.monotonic()
         return self
 
@@ -431,7 +443,8 @@ def ab_bg(url, secs, c):
 
 
 def _ab_cmd(url, n, c, keepalive, extra=()):
-    cmd = ['ab', '-q', '-r', '-s', '30', '-n', str(n), '-c', str(c)] + list(extra)
+    # extra first: ab's -t sets -n to 50000, unless a -n comes after it
+    cmd = ['ab', '-q', '-r', '-s', '30'] + list(extra) + ['-n', str(n), '-c', str(c)]
     if keepalive:
         cmd.append('-k')
     return cmd + [url]
@@ -543,6 +556,16 @@ def live_state(httpd):
         except (OSError, RuntimeError):
             pass
     return state
+
+
+def all_hooked(httpd):
+    """Every child of httpd has both probes enabled (semaphore > 0) and an
+    int3 at both probe sites."""
+    state = live_state(httpd)
+    return bool(state) and len(state) == len(httpd.children()) and all(
+        len(sem) == 2 and all(v > 0 for v in sem.values()) and all(b == 0xcc for b in
+                                                                   sites.values())
+        for sem, sites in state.values())
 
 
 def rss_kib(pid):

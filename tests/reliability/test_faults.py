@@ -7,9 +7,13 @@ the tracer is attached and detached, killed, and while Apache restarts:
   A. attach/detach   under a background load (HTTP/1.1 keep-alive and h2c),
                      bpftrace (ids.bt) attaches and detaches again and again
                      (at least MIN_CYCLES times), then is killed with SIGKILL
-                     KILLS times while attached.  After every detach and
-                     every kill, each child's semaphores are 0 and its probe
-                     sites hold their nop again (no int3 left behind).
+                     KILLS times while attached.  While attached, every child
+                     has both probes enabled and hooked; after every detach
+                     and every kill, each child's semaphores are 0 and its
+                     probe sites hold their nop again (no int3 left behind).
+                     ids.bt counts in a window with exact edges: within it no
+                     id repeats, and only requests in flight when it opens
+                     or closes (A_INFLIGHT at most) may be unpaired.
   B. graceful, restart
                      with one tracer (counts.bt) attached by the module's
                      path, under load from ab (a connection per request),
@@ -53,7 +57,12 @@ A_SECS = 50                 # the background load of part A
 A_KILL_SECS = 16            # the last part of it, for the SIGKILLs
 A_H1_CONNS = 24             # its HTTP/1.1 keep-alive connections
 A_H2_CONNS, A_H2_STREAMS = 2, 8
-A_INFLIGHT = A_H1_CONNS + A_H2_CONNS * A_H2_STREAMS   # requests in flight at most
+# Requests between their request-start and request-done at any moment, at
+# most: one per HTTP/1.1 connection (the next request is read after the
+# log_transaction of the last); per h2c connection its streams, and as many
+# again that are finishing (a stream logs after the client has its response
+# and may have opened the next stream).
+A_INFLIGHT = A_H1_CONNS + 2 * A_H2_CONNS * A_H2_STREAMS
 MIN_CYCLES = 6              # attach/detach cycles, at least
 KILLS = 3                   # SIGKILLs of an attached tracer
 B_SECS = 10                 # the ab load of part B
@@ -128,7 +137,7 @@ def part_a(httpd):
             window = rng.uniform(0.2, 0.8)
             tr = rel.MapTracer('ids.bt', subst={'@WINDOW_NS@': int(window * 1e9)})
             tr.start()
-            time.sleep(window + 0.2)
+            time.sleep(window + 0.5)        # ids.bt opens the window 50 ms in, or later
             r['hooked'].append((len(httpd.children()), len(hooked(httpd))))
             r['under_load'] &= h1.running() and h2.running()
             tr.stop()
@@ -158,7 +167,7 @@ def part_b(mpm):
     r = {'mpm': mpm}
     with rel.load_apache(mpm, B_CONNS + 8) as httpd:
         tr = rel.MapTracer('counts.bt')
-        tr.start()
+        tr.start(httpd)
         try:
             load = rel.ab_bg(httpd.url('/static.txt?b'), B_SECS, B_CONNS)
             try:
@@ -200,7 +209,7 @@ def part_c(httpd):
     r = {}
     tr = rel.MapTracer('counts.bt')
     n0 = len(httpd.client_access_log())
-    tr.start()
+    tr.start(httpd)
     try:
         r['h1'] = rel.h2load([httpd.url('/static.txt?c1')], C_H1, 32, h1=True)
         r['h2'] = rel.h2load([httpd.url('/static.txt?c2')], C_H2, 4, m=8)
@@ -262,7 +271,7 @@ def part_d(httpd):
     os.chmod(os.path.join(httpd.docroot, 'big.bin'), 0o644)
     n0 = len(httpd.client_access_log())
     tr = rel.MapTracer('counts.bt')
-    tr.start()
+    tr.start(httpd)
     try:
         threads = [threading.Thread(target=_slow, args=(httpd, r['slow'])) for _ in range(SLOW)]
         threads += [threading.Thread(target=_midreq, args=(httpd, kind))
