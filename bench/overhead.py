@@ -64,11 +64,14 @@ VARIANTS = [
 class Tracer:
     def __init__(self, kind, workdir):
         self.out = open(os.path.join(workdir, 'trace.out'), 'w')
-        env = dict(os.environ, BPFTRACE_STRLEN='120')
+        env = dict(os.environ)
         if kind == 'count':
             argv = ['bpftrace', '-e', COUNT_BT.format(module=B.MODULE)]
         else:
-            argv = ['bpftrace', requests_tool(), B.MODULE]
+            # Run as an operator runs it on a local build: directly, with
+            # the module's path in USDT_MODULE and its default string length.
+            env['USDT_MODULE'] = B.MODULE
+            argv = ['sh', requests_tool()]
         self.err_path = os.path.join(workdir, 'trace.err')
         self.proc = subprocess.Popen(argv, stdout=self.out, stderr=open(self.err_path, 'w'),
                                      stdin=subprocess.DEVNULL, env=env,
@@ -96,6 +99,11 @@ class Tracer:
                 self.proc.kill()
                 self.proc.wait(10)
         self.out.close()
+
+    def lines(self):
+        """Request lines the tool wrote (http-requests.bt: 'time latency status ...')."""
+        with open(self.outpath) as f:
+            return sum(1 for line in f if re.match(r'\s*\d+\.\d+\s+\d+us\s', line))
 
     def lost(self):
         m = re.findall(r'Lost (\d+) events', open(self.err_path).read() + open(self.outpath).read())
@@ -137,6 +145,11 @@ def measure(variant, seconds, connections):
             if tracer:
                 tracer.stop()
                 lost = tracer.lost()
+                # A tracer that saw less than the load measured nothing:
+                # every request (warm-up included) must be a line, or lost.
+                if tracer_kind == 'requests' and tracer.lines() + lost < n:
+                    raise RuntimeError('http-requests.bt wrote %d lines for %d requests'
+                                       % (tracer.lines(), n))
             return {'rps': n / wall, 'apache_us': (a1 - a0) / 1e3 / n,
                     'total_us': ((a1 - a0) + (t1 - t0)) / 1e3 / n, 'n': n, 'lost': lost}
     finally:

@@ -501,12 +501,15 @@ class Tracer:
     with <probe> S (request-start) or D (request-done), <t> the event's nsecs
     (shared by all lines of one event), fields separated by tabs;
     parse_events() joins them and ignores other lines (.lines has them all).
-    The program's BEGIN prints "READY": bpftrace runs BEGIN once every probe
-    is attached, so start() returns only when tracing is on.
+    The program's BEGIN prints "READY".  bpftrace 0.17 runs BEGIN before it
+    attaches the USDT probes, so with a server given, start() also waits
+    until every child of that server has both probes enabled (semaphores
+    above zero): only then is tracing on and a request sure to be seen.
     """
 
-    def __init__(self, bt, strlen=200, attach_timeout=60):
+    def __init__(self, bt, strlen=200, attach_timeout=60, server=None):
         self.bt = bt if os.path.isabs(bt) else os.path.join(HERE, bt)
+        self.server = server
         self.strlen = strlen
         self.attach_timeout = attach_timeout
         self.proc = None
@@ -522,6 +525,7 @@ class Tracer:
         self.tmp.write(text)
         self.tmp.close()
         env = dict(os.environ, BPFTRACE_STRLEN=str(self.strlen))
+        before = semaphores(self.server.children()) if self.server is not None else {}
         self.proc = subprocess.Popen(
             ['bpftrace', '-B', 'line', '-I', os.path.join(SRCDIR, 'src'), self.tmp.name],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -540,6 +544,13 @@ class Tracer:
             raise RuntimeError('bpftrace did not attach within %ss (exit %s):\n%s\n%s' % (
                 self.attach_timeout, self.proc.returncode,
                 '\n'.join(self.lines), self.stderr()))
+        if self.server is not None and not wait_enabled([self.server], before,
+                                                        self.attach_timeout):
+            self.stop()
+            raise RuntimeError('bpftrace printed READY, but did not enable the probes of '
+                               'all of %r within %ss: %r' % (
+                                   self.server.children(), self.attach_timeout,
+                                   semaphores(self.server.children())))
         return self
 
     def _pump(self, stream, into):
@@ -839,6 +850,41 @@ def stapsdt_notes(path):
         if m:
             notes.append((prov, name, int(m.group(1), 16)))
     return notes
+
+
+def semaphores(pids):
+    """{pid: (semaphore values)} of MODULE's httpd probes in each process of
+    pids; a process that exits while we look is left out."""
+    notes = [vaddr for prov, _, vaddr in stapsdt_notes(MODULE) if prov == 'httpd' and vaddr]
+    vals = {}
+    for pid in pids:
+        try:
+            with open('/proc/%d/mem' % pid, 'rb', buffering=0) as mem:
+                v = []
+                for vaddr in notes:
+                    mem.seek(semaphore_addr(pid, MODULE, vaddr))
+                    v.append(int.from_bytes(mem.read(2), sys.byteorder))
+                vals[pid] = tuple(v)
+        except (OSError, RuntimeError):
+            continue
+    return vals
+
+
+def children_of(*servers):
+    return [pid for server in servers for pid in server.children()]
+
+
+def wait_enabled(servers, before, timeout):
+    """Wait (bounded) until one more tracer has enabled the probes in every
+    child of the servers: each semaphore above its value in before ({pid:
+    values}, read before the tracer started; a child not in it started at 0).
+    A semaphore counts the tracers that enabled its probe."""
+    def up():
+        now = semaphores(children_of(*servers))
+        return bool(now) and all(
+            all(v > b for v, b in zip(vals, before.get(pid, (0,) * len(vals))))
+            for pid, vals in now.items())
+    return wait_until(up, timeout, 0.02)
 
 
 def load_segments(path):

@@ -55,8 +55,9 @@ class Tool:
         with Tool('http-requests.bt', str(pid)) as t: ...; t.stop(); t.lines
     """
 
-    def __init__(self, name, *args, attach_timeout=60):
+    def __init__(self, name, *args, attach_timeout=60, servers=()):
         self.name = name
+        self.servers = servers      # whose children must see it enabled
         self.args = [str(a) for a in args]
         self.attach_timeout = attach_timeout
         self.proc = None
@@ -68,6 +69,7 @@ class Tool:
     def start(self):
         env = dict(os.environ, USDT_MODULE=harness.MODULE)
         env.pop('BPFTRACE_STRLEN', None)        # the tool's own default
+        before = harness.semaphores(harness.children_of(*self.servers))
         self.proc = subprocess.Popen(
             [tool_path(self.name)] + self.args, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
@@ -77,8 +79,9 @@ class Tool:
         for th in self._readers:
             th.daemon = True
             th.start()
-        # BEGIN runs once every probe is attached; each tool's BEGIN ends
-        # its first line with "Hit Ctrl-C to end."
+        # Each tool's BEGIN ends its first line with "Hit Ctrl-C to end.";
+        # bpftrace 0.17 runs BEGIN before it attaches the USDT probes, so
+        # then wait for the tool to enable them in the server's children.
         ok = harness.wait_until(lambda: self.proc.poll() is not None
                                 or any('Hit Ctrl-C to end.' in l for l in self.out()),
                                 self.attach_timeout, 0.05)
@@ -87,6 +90,12 @@ class Tool:
             raise RuntimeError('%s did not start within %ss (exit %s):\n%s\n%s' % (
                 self.name, self.attach_timeout, self.proc.returncode,
                 '\n'.join(self.lines), '\n'.join(self.errlines)))
+        if self.servers and not harness.wait_enabled(self.servers, before,
+                                                     self.attach_timeout):
+            self.stop()
+            raise RuntimeError('%s started but did not enable the probes of all of %r '
+                               'within %ss' % (self.name, harness.children_of(*self.servers),
+                                               self.attach_timeout))
         self.started = time.monotonic()
         return self
 
