@@ -31,8 +31,9 @@ the tracer is attached and detached, killed, and while Apache restarts:
 Everywhere: the clients' loads complete without an error (restarts aside),
 Apache answers after each fault, its error log shows no crash, no id
 repeats, every start has its one done except for requests in flight at an
-attach or detach (bounded below), and every request Apache logged is
-reported by request-done with the status it logged.
+attach or detach, or cut off by the hard restart of B (bounded below), and
+every request Apache logged is reported by request-done with the status it
+logged.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so srcdir=. tests/reliability/test_faults.py
 Needs root, bpftrace, h2load and ab (skips otherwise, fails under CI=true).
@@ -408,12 +409,17 @@ def b_follow(b):
 
 
 def b_pairs(b):
-    """no id repeats; every start has its done; Apache's log and the probes agree"""
+    """no id repeats; every start has its done; every request Apache logged is
+    reported with its status, and only those the restart cut off are not logged"""
     m = b['maps']
     s, dn, dst = m.get('s', {}), m.get('d', {}), m.get('dst', {})
     log('B %s: %s' % (b['mpm'], summary(m)))
     expect(not b['lost'], 'lost: %r' % b['lost'])
-    bad = rel.check_ids(s, dn, allow_unpaired_dones=len(dn))
+    # `-k restart` kills the children at once (prefork: SIGHUP, exit): a
+    # request in flight then may end before its request-done, or, since
+    # request-done fires first of the log_transaction hooks, after it and
+    # before mod_log_config wrote its line.  At most one per connection.
+    bad = rel.check_ids(s, dn, allow_unpaired_starts=B_CONNS, allow_unpaired_dones=len(dn))
     odd = collections.Counter(dst.get(i) for i in set(dn) - set(s))
     if set(odd) - REJECTED:
         bad.append('dones without a start, by status: %r' % dict(odd))
@@ -422,7 +428,14 @@ def b_pairs(b):
     probed = collections.Counter()
     for (proto, status), n in m.get('st', {}).items():
         probed[status] += n
-    expect_eq(dict(probed), dict(logged), 'request-done statuses vs access log statuses')
+    unlogged = probed - logged
+    expect(not (logged - probed) and sum(unlogged.values()) <= B_CONNS,
+           'request-done statuses %r vs access log statuses %r: every logged request '
+           'reported, at most %d (cut off by the restart) not logged'
+           % (dict(probed), dict(logged), B_CONNS))
+    if unlogged or len(set(s) - set(dn)):
+        log('B %s: cut off by the restart: %d starts without a done, %d dones not logged'
+            % (b['mpm'], len(set(s) - set(dn)), sum(unlogged.values())))
 
 
 for mpm in MPMS:
