@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'live'))
 import benchlib as B  # noqa: E402
-from harness import stapsdt_notes, semaphore_addr  # noqa: E402
+from harness import stapsdt_notes, proc_addr  # noqa: E402
 
 def send_requests(port, n, per_connection=100):
     """n GETs of the static file, keep-alive, per_connection per connection;
@@ -72,7 +72,7 @@ def arm_semaphores(pid):
     with open('/proc/%d/mem' % pid, 'r+b', buffering=0) as mem:
         for prov, name, vaddr in stapsdt_notes(B.MODULE):
             if prov == 'httpd' and vaddr:
-                mem.seek(semaphore_addr(pid, B.MODULE, vaddr))
+                mem.seek(proc_addr(pid, B.MODULE, vaddr))
                 mem.write((1).to_bytes(2, sys.byteorder))
 
 

@@ -38,7 +38,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'live'))
 import benchlib as B  # noqa: E402
+from harness import wait_attached  # noqa: E402
 
 COUNT_BT = 'usdt:{module}:httpd:request__done {{ @done = count(); }}'
 
@@ -88,7 +90,10 @@ class Tracer:
         B.wait_until(attached, timeout, 0.1)
         if self.proc.poll() is not None:
             raise RuntimeError('bpftrace exited: ' + open(self.err_path).read())
-        time.sleep(0.5)     # the probes are attached after the message
+        # the uprobes come after the message: wait for the kernel to have them
+        if not wait_attached(self.proc.pid, ['request__done'], timeout, B.MODULE):
+            raise RuntimeError('bpftrace %d had not attached to request__done in %ss'
+                               % (self.proc.pid, timeout))
 
     def stop(self):
         if self.proc.poll() is None:

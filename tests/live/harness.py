@@ -502,14 +502,13 @@ class Tracer:
     (shared by all lines of one event), fields separated by tabs;
     parse_events() joins them and ignores other lines (.lines has them all).
     The program's BEGIN prints "READY".  bpftrace 0.17 runs BEGIN before it
-    attaches the USDT probes, so with a server given, start() also waits
-    until every child of that server has both probes enabled (semaphores
-    above zero): only then is tracing on and a request sure to be seen.
+    attaches the USDT probes, so start() also waits until the kernel has
+    bpftrace's programs attached to every probe the program names: only then
+    is tracing on and a request sure to be seen.
     """
 
-    def __init__(self, bt, strlen=200, attach_timeout=60, server=None):
+    def __init__(self, bt, strlen=200, attach_timeout=60):
         self.bt = bt if os.path.isabs(bt) else os.path.join(HERE, bt)
-        self.server = server
         self.strlen = strlen
         self.attach_timeout = attach_timeout
         self.proc = None
@@ -525,7 +524,7 @@ class Tracer:
         self.tmp.write(text)
         self.tmp.close()
         env = dict(os.environ, BPFTRACE_STRLEN=str(self.strlen))
-        before = semaphores(self.server.children()) if self.server is not None else {}
+        probes = probes_used(text)
         self.proc = subprocess.Popen(
             ['bpftrace', '-B', 'line', '-I', os.path.join(SRCDIR, 'src'), self.tmp.name],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -544,13 +543,11 @@ class Tracer:
             raise RuntimeError('bpftrace did not attach within %ss (exit %s):\n%s\n%s' % (
                 self.attach_timeout, self.proc.returncode,
                 '\n'.join(self.lines), self.stderr()))
-        if self.server is not None and not wait_enabled([self.server], before,
-                                                        self.attach_timeout):
+        if not wait_attached(self.proc.pid, probes, self.attach_timeout):
             self.stop()
-            raise RuntimeError('bpftrace printed READY, but did not enable the probes of '
-                               'all of %r within %ss: %r' % (
-                                   self.server.children(), self.attach_timeout,
-                                   semaphores(self.server.children())))
+            raise RuntimeError('bpftrace printed READY, but had not attached to %s within '
+                               '%ss: it has %r' % (probes, self.attach_timeout,
+                                                   uprobes_of(self.proc.pid)))
         return self
 
     def _pump(self, stream, into):
@@ -833,8 +830,9 @@ def nghttp(urls, *args, timeout=10):
 # ---------------------------------------------------------------------------
 # Semaphores: read from a live process, no tracer needed
 
-def stapsdt_notes(path):
-    """[(provider, name, semaphore vaddr)] from `readelf -n`."""
+def probe_notes(path):
+    """[{'provider', 'name', 'location', 'semaphore'}] of the SDT notes of
+    path, from `readelf -n` (addresses are link-time ones)."""
     out = subprocess.run(['readelf', '-n', path], stdout=subprocess.PIPE,
                          universal_newlines=True, timeout=30, check=True).stdout
     notes = []
@@ -846,45 +844,81 @@ def stapsdt_notes(path):
         m = re.match(r'\s*Name:\s*(\S+)', line)
         if m:
             name = m.group(1)
-        m = re.search(r'Semaphore:\s*(0x[0-9a-fA-F]+)', line)
+        m = re.search(r'Location:\s*(0x[0-9a-fA-F]+).*Semaphore:\s*(0x[0-9a-fA-F]+)', line)
         if m:
-            notes.append((prov, name, int(m.group(1), 16)))
+            notes.append({'provider': prov, 'name': name,
+                          'location': int(m.group(1), 16), 'semaphore': int(m.group(2), 16)})
     return notes
 
 
-def semaphores(pids):
-    """{pid: (semaphore values)} of MODULE's httpd probes in each process of
-    pids; a process that exits while we look is left out."""
-    notes = [vaddr for prov, _, vaddr in stapsdt_notes(MODULE) if prov == 'httpd' and vaddr]
-    vals = {}
-    for pid in pids:
-        try:
-            with open('/proc/%d/mem' % pid, 'rb', buffering=0) as mem:
-                v = []
-                for vaddr in notes:
-                    mem.seek(semaphore_addr(pid, MODULE, vaddr))
-                    v.append(int.from_bytes(mem.read(2), sys.byteorder))
-                vals[pid] = tuple(v)
-        except (OSError, RuntimeError):
-            continue
-    return vals
+def stapsdt_notes(path):
+    """[(provider, name, semaphore vaddr)] from `readelf -n`."""
+    return [(n['provider'], n['name'], n['semaphore']) for n in probe_notes(path)]
 
 
-def children_of(*servers):
-    return [pid for server in servers for pid in server.children()]
+def probes_used(program):
+    """The httpd probes a bpftrace program attaches to (names as in the ELF
+    notes, request__start), from its usdt:...:httpd:NAME lines; a wildcard
+    name stands for every probe it matches."""
+    import fnmatch
+    names = [n['name'] for n in probe_notes(MODULE) if n['provider'] == 'httpd']
+    used = set()
+    for pat in re.findall(r'^\s*usdt:[^\n]*:httpd:([\w*?]+)', program, re.M):
+        used.update(fnmatch.filter(names, pat))
+    if not used:
+        raise RuntimeError('the program attaches to none of the httpd probes of %s: %r'
+                           % (MODULE, names))
+    return sorted(used)
 
 
-def wait_enabled(servers, before, timeout):
-    """Wait (bounded) until one more tracer has enabled the probes in every
-    child of the servers: each semaphore above its value in before ({pid:
-    values}, read before the tracer started; a child not in it started at 0).
-    A semaphore counts the tracers that enabled its probe."""
-    def up():
-        now = semaphores(children_of(*servers))
-        return bool(now) and all(
-            all(v > b for v, b in zip(vals, before.get(pid, (0,) * len(vals))))
-            for pid, vals in now.items())
-    return wait_until(up, timeout, 0.02)
+# bpf(2) is called through libc's syscall(): its number per machine
+_NR_BPF = {'x86_64': 321, 'aarch64': 280, 'riscv64': 280, 'i386': 357, 'i686': 357,
+           'armv7l': 386, 'ppc64le': 361, 's390x': 351}
+_BPF_TASK_FD_QUERY = 20
+_BPF_FD_TYPE_UPROBE = 4
+_TASK_FD_QUERY = '=IIIIQIIQQ'   # pid fd flags buf_len buf prog_id fd_type offset addr
+
+
+def uprobes_of(pid):
+    """{(realpath, file offset)} of the uprobes that process pid has a BPF
+    program attached to: for each of its fds, bpf(BPF_TASK_FD_QUERY), what
+    `bpftool perf` shows.  Only a program attached to the perf event counts,
+    so a probe is in this set exactly when the tracer sees its events."""
+    import ctypes
+    import platform
+    import struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    nr = _NR_BPF.get(platform.machine())
+    if nr is None:
+        raise RuntimeError('no bpf(2) syscall number known for %s' % platform.machine())
+    found = set()
+    try:
+        fds = [int(fd) for fd in os.listdir('/proc/%d/fd' % pid)]
+    except OSError:
+        return found
+    buf = ctypes.create_string_buffer(4096)
+    for fd in fds:
+        attr = ctypes.create_string_buffer(struct.pack(
+            _TASK_FD_QUERY, pid, fd, 0, len(buf), ctypes.addressof(buf), 0, 0, 0, 0))
+        if libc.syscall(nr, _BPF_TASK_FD_QUERY, attr, struct.calcsize(_TASK_FD_QUERY)) != 0:
+            continue            # not a perf event with a BPF program
+        fields = struct.unpack(_TASK_FD_QUERY, attr.raw[:struct.calcsize(_TASK_FD_QUERY)])
+        if fields[6] == _BPF_FD_TYPE_UPROBE:
+            found.add((os.path.realpath(buf.value.decode(errors='replace')), fields[7]))
+    return found
+
+
+def wait_attached(pid, probes, timeout, module=None):
+    """Wait (bounded) until tracer pid has its programs attached to each of
+    probes in module (default MODULE).  bpftrace 0.17 runs BEGIN before it
+    attaches the USDT probes, and a semaphore tells only that some tracer
+    enabled a probe, not that this one did: so ask the kernel what this
+    tracer has attached."""
+    module = module or MODULE
+    where = dict((n['name'], file_offset(module, n['location']))
+                 for n in probe_notes(module) if n['provider'] == 'httpd')
+    want = set((os.path.realpath(module), where[name]) for name in probes)
+    return wait_until(lambda: want <= uprobes_of(pid), timeout, 0.02)
 
 
 def load_segments(path):
@@ -899,19 +933,21 @@ def load_segments(path):
     return segs
 
 
-def semaphore_addr(pid, path, vaddr):
-    """Where the semaphore at link-time address vaddr lives in process pid.
+def file_offset(path, vaddr, segments=None):
+    """The file offset of link-time address vaddr of path."""
+    for sv, sz, so in segments or load_segments(path):
+        if sv <= vaddr < sv + sz:
+            return vaddr - sv + so
+    raise RuntimeError('0x%x is in no PT_LOAD segment of %s' % (vaddr, path))
+
+
+def proc_addr(pid, path, vaddr, segments=None):
+    """Where link-time address vaddr of path lives in process pid.
 
     The file offset of vaddr (via its PT_LOAD segment) is looked up in the
     process's mappings of the same file (same path, device and inode)."""
     st = os.stat(path)
-    fileoff = None
-    for sv, sz, so in load_segments(path):
-        if sv <= vaddr < sv + sz:
-            fileoff = vaddr - sv + so
-            break
-    if fileoff is None:
-        raise RuntimeError('semaphore 0x%x is in no PT_LOAD segment of %s' % (vaddr, path))
+    fileoff = file_offset(path, vaddr, segments)
     mapped = set()
     real = os.path.realpath(path)       # /proc/PID/maps shows resolved paths
     with open('/proc/%d/maps' % pid) as f:
@@ -943,7 +979,7 @@ def read_semaphores(pid, path=None):
         for prov, name, vaddr in stapsdt_notes(path):
             if prov != 'httpd' or not vaddr:
                 continue
-            mem.seek(semaphore_addr(pid, path, vaddr))
+            mem.seek(proc_addr(pid, path, vaddr))
             vals[name] = int.from_bytes(mem.read(2), sys.byteorder)
     return vals
 

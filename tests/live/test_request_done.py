@@ -39,7 +39,7 @@ REJECTED = {
 
 def setup():
     with harness.Apache() as httpd:
-        with harness.Tracer('test_request_done.bt', server=httpd) as tracer:
+        with harness.Tracer('test_request_done.bt') as tracer:
             sent = harness.standard_traffic(httpd)
             rejected = {}
             for name, (data, _) in REJECTED.items():

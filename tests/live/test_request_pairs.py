@@ -65,7 +65,7 @@ def wait_settled(httpd, tracer, n):
 def event_run():
     s = {}
     with harness.Apache(mpm='event') as httpd:
-        with harness.Tracer('test_request_pairs.bt', server=httpd) as tracer:
+        with harness.Tracer('test_request_pairs.bt') as tracer:
             s['ka_port'], s['ka_statuses'] = keepalive(httpd, KEEPALIVE, '/static.txt?ka=',
                                                        'ka')
             s['h2_statuses'], _ = harness.nghttp(
@@ -95,7 +95,7 @@ def event_run():
 def prefork_run():
     s = {}
     with harness.Apache(mpm='prefork', start_servers=PREFORK_CONNS) as httpd:
-        with harness.Tracer('test_request_pairs.bt', server=httpd) as tracer:
+        with harness.Tracer('test_request_pairs.bt') as tracer:
             conns = [harness.Http1(httpd.port) for _ in range(PREFORK_CONNS)]
             try:
                 # all connections open at once: prefork serves each in its own process

@@ -24,7 +24,7 @@ t = harness.Tap()
 
 def setup():
     with harness.Apache() as httpd:
-        with harness.Tracer('test_request_start.bt', server=httpd) as tracer:
+        with harness.Tracer('test_request_start.bt') as tracer:
             sent = harness.standard_traffic(httpd)
             n = len(harness.read_expected('test_request_start.expected'))
             # starts fire before the responses are sent, so they are all

@@ -42,7 +42,7 @@ def setup():
         d['idle'] = read_all([httpd.pid] + httpd.children())
         if harness.missing(('bpftrace',)):
             return d
-        with harness.Tracer('test_semaphores.bt', server=httpd) as tracer:
+        with harness.Tracer('test_semaphores.bt') as tracer:
             d['attached'] = read_all([httpd.pid] + httpd.children())
             with harness.Http1(httpd.port) as c:
                 d['port'] = c.local_port

@@ -145,8 +145,8 @@ class MapTracer:
 
     stdout and stderr go to files, read as bytes, so that no pipe can fill
     up and block the tracer, and no byte of a probe string is lost to
-    decoding.  The program prints "READY" in BEGIN (bpftrace runs BEGIN once
-    every probe is attached): start() returns then.
+    decoding.  The program prints "READY" in BEGIN; start() waits for it,
+    and for more (see start()).
     """
 
     def __init__(self, bt, keys_max=1 << 18, strlen=None, rb_pages=None, attach_timeout=60,
@@ -489,59 +489,26 @@ def _notes(path):
     st = os.stat(path)
     key = (path, st.st_ino, st.st_mtime)
     if key not in _NOTES:
-        out = subprocess.run(['readelf', '-n', path], stdout=subprocess.PIPE,
-                             universal_newlines=True, timeout=30, check=True).stdout
-        sites, sems, name, prov = {}, {}, None, None
-        for line in out.splitlines():
-            m = re.match(r'\s*Provider:\s*(\S+)', line)
-            if m:
-                prov = m.group(1)
-            m = re.match(r'\s*Name:\s*(\S+)', line)
-            if m:
-                name = m.group(1)
-            m = re.search(r'Location:\s*(0x[0-9a-fA-F]+).*Semaphore:\s*(0x[0-9a-fA-F]+)', line)
-            if m and prov == 'httpd':
-                sites[name] = int(m.group(1), 16)
-                sems[name] = int(m.group(2), 16)
-        _NOTES[key] = (sites, sems, harness.load_segments(path))
+        notes = [n for n in harness.probe_notes(path) if n['provider'] == 'httpd']
+        _NOTES[key] = (dict((n['name'], n['location']) for n in notes),
+                       dict((n['name'], n['semaphore']) for n in notes),
+                       harness.load_segments(path))
     return _NOTES[key]
-
-
-def _proc_addr(pid, path, vaddr, segments):
-    """Where link-time address vaddr of path is mapped in process pid."""
-    fileoff = None
-    for sv, sz, so in segments:
-        if sv <= vaddr < sv + sz:
-            fileoff = vaddr - sv + so
-            break
-    if fileoff is None:
-        raise RuntimeError('0x%x is in no PT_LOAD segment of %s' % (vaddr, path))
-    st = os.stat(path)
-    real = os.path.realpath(path)
-    with open('/proc/%d/maps' % pid) as f:
-        for line in f:
-            fields = line.split(None, 5)
-            if len(fields) < 6 or fields[5].rstrip('\n') != real or int(fields[4]) != st.st_ino:
-                continue
-            start, end = (int(x, 16) for x in fields[0].split('-'))
-            off = int(fields[2], 16)
-            if off <= fileoff < off + (end - start):
-                return start + fileoff - off
-    raise RuntimeError('%s is not mapped in pid %d' % (path, pid))
 
 
 def probe_state(pid, path=None):
     """({probe: semaphore}, {probe: first byte of its site}) in process pid:
-    a semaphore counts the tracers that enabled the probe; a site holds the
+    a semaphore is nonzero while a uprobe is on the probe's site (however
+    many tracers share that uprobe); a site holds the
     file's nop (0x90) when no uprobe is there, int3 (0xcc) while one is."""
     path = path or harness.MODULE
     sites, sems, segs = _notes(path)
     sem_vals, site_vals = {}, {}
     with open('/proc/%d/mem' % pid, 'rb', buffering=0) as mem:
         for name in sites:
-            mem.seek(_proc_addr(pid, path, sems[name], segs))
+            mem.seek(harness.proc_addr(pid, path, sems[name], segs))
             sem_vals[name] = int.from_bytes(mem.read(2), sys.byteorder)
-            mem.seek(_proc_addr(pid, path, sites[name], segs))
+            mem.seek(harness.proc_addr(pid, path, sites[name], segs))
             site_vals[name] = mem.read(1)[0]
     return sem_vals, site_vals
 

@@ -36,7 +36,7 @@ UNITS = {'': 1, 'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30}
 def setup():
     with harness.Apache() as httpd:
         # limited to this server: other tests' servers may load the same module
-        with toolrun.Tool('http-latency.bt', httpd.pid, servers=[httpd]) as tool:
+        with toolrun.Tool('http-latency.bt', httpd.pid) as tool:
             with harness.Http1(httpd.port) as c:
                 for uri, want in MIX:
                     expect_eq(c.get(uri).status, want, 'status of ' + uri)

@@ -34,8 +34,8 @@ LONG_URI = '/static.txt?pad=' + 'p' * 60
 
 def setup():
     with harness.Apache() as a, harness.Apache() as b:
-        with toolrun.Tool('http-requests.bt', servers=[a, b]) as every, \
-                toolrun.Tool('http-requests.bt', a.pid, servers=[a, b]) as only_a:
+        with toolrun.Tool('http-requests.bt') as every, \
+                toolrun.Tool('http-requests.bt', a.pid) as only_a:
             sent = []           # (status, method, uri, client addr, client port)
             with harness.Http1(a.port, '127.0.0.1') as c:
                 for method, uri, body in (('GET', '/static.txt?a=1', b''),

@@ -71,8 +71,8 @@ def complete(lines):
 
 def setup():
     with harness.Apache() as a, harness.Apache() as b:
-        with toolrun.Tool('http-slow.bt', MS, a.pid, servers=[a, b]) as tool, \
-                toolrun.Tool('http-slow.bt', servers=[a, b]) as default:
+        with toolrun.Tool('http-slow.bt', MS, a.pid) as tool, \
+                toolrun.Tool('http-slow.bt') as default:
             sent = {}
             children = set(a.children())
             # headers that never end: A answers 408 after RequestReadTimeout's 2 s

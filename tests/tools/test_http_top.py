@@ -63,8 +63,8 @@ def summed(bl, name):
 def setup():
     with harness.Apache() as httpd:
         # limited to this server: other tests' servers may load the same module
-        with toolrun.Tool('http-top.bt', 2, httpd.pid, servers=[httpd]) as tool, \
-                toolrun.Tool('http-top.bt', servers=[httpd]) as default:
+        with toolrun.Tool('http-top.bt', 2, httpd.pid) as tool, \
+                toolrun.Tool('http-top.bt') as default:
             # start right after an interval was printed, so that the mix
             # lands in one interval, away from the printing (bpftrace prints
             # and clears a map from user space: a request counted between

@@ -55,9 +55,8 @@ class Tool:
         with Tool('http-requests.bt', str(pid)) as t: ...; t.stop(); t.lines
     """
 
-    def __init__(self, name, *args, attach_timeout=60, servers=()):
+    def __init__(self, name, *args, attach_timeout=60):
         self.name = name
-        self.servers = servers      # whose children must see it enabled
         self.args = [str(a) for a in args]
         self.attach_timeout = attach_timeout
         self.proc = None
@@ -69,7 +68,8 @@ class Tool:
     def start(self):
         env = dict(os.environ, USDT_MODULE=harness.MODULE)
         env.pop('BPFTRACE_STRLEN', None)        # the tool's own default
-        before = harness.semaphores(harness.children_of(*self.servers))
+        with open(tool_path(self.name)) as f:
+            probes = harness.probes_used(f.read())
         self.proc = subprocess.Popen(
             [tool_path(self.name)] + self.args, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
@@ -81,7 +81,7 @@ class Tool:
             th.start()
         # Each tool's BEGIN ends its first line with "Hit Ctrl-C to end.";
         # bpftrace 0.17 runs BEGIN before it attaches the USDT probes, so
-        # then wait for the tool to enable them in the server's children.
+        # then wait until the kernel has the tool's programs on them.
         ok = harness.wait_until(lambda: self.proc.poll() is not None
                                 or any('Hit Ctrl-C to end.' in l for l in self.out()),
                                 self.attach_timeout, 0.05)
@@ -90,12 +90,11 @@ class Tool:
             raise RuntimeError('%s did not start within %ss (exit %s):\n%s\n%s' % (
                 self.name, self.attach_timeout, self.proc.returncode,
                 '\n'.join(self.lines), '\n'.join(self.errlines)))
-        if self.servers and not harness.wait_enabled(self.servers, before,
-                                                     self.attach_timeout):
+        if not harness.wait_attached(self.proc.pid, probes, self.attach_timeout):
             self.stop()
-            raise RuntimeError('%s started but did not enable the probes of all of %r '
-                               'within %ss' % (self.name, harness.children_of(*self.servers),
-                                               self.attach_timeout))
+            raise RuntimeError('%s started but had not attached to %s within %ss: it has %r'
+                               % (self.name, probes, self.attach_timeout,
+                                  harness.uprobes_of(self.proc.pid)))
         self.started = time.monotonic()
         return self
 
