@@ -31,10 +31,8 @@ import pwd
 import shutil
 import re
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -28,6 +28,7 @@ Licensed under the Apache License, Version 2.0.
 """
 
 import os
+import pwd
 import re
 import resource
 import shutil
@@ -228,6 +229,7 @@ DefaultRuntimeDir "{root}/run"
 Mutex file:{root}/run default
 ErrorLog "{root}/logs/error.log"
 LogLevel {loglevel}
+CoreDumpDirectory "{root}/cores"
 User {user}
 Group {group}
 Listen 127.0.0.1:{port}
@@ -300,6 +302,11 @@ class Apache:
         for sub in ('run', 'logs', 'htdocs'):
             os.mkdir(os.path.join(self.root, sub))
             os.chmod(os.path.join(self.root, sub), 0o755)
+        # a child that crashes leaves its core here (see crash_report())
+        os.mkdir(os.path.join(self.root, 'cores'), 0o700)
+        pw = pwd.getpwnam(RUN_USER) if os.geteuid() == 0 else None
+        if pw:
+            os.chown(os.path.join(self.root, 'cores'), pw.pw_uid, pw.pw_gid)
         self.docroot = os.path.join(self.root, 'htdocs')
         for rel, text in DOCS.items():
             path = os.path.join(self.docroot, rel)
@@ -331,7 +338,7 @@ class Apache:
                                      env={'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C'},
                                      # prefork signals its whole process group on
                                      # shutdown: give it a group of its own
-                                     start_new_session=True, preexec_fn=_die_with_us)
+                                     start_new_session=True, preexec_fn=_server_preexec)
         out.close()
         ok = wait_until(lambda: self.proc.poll() is not None
                         or (self._answers(socket.AF_INET, '127.0.0.1')
@@ -411,6 +418,40 @@ class Apache:
             self.proc.kill()
             self.proc.wait(5)
 
+    def cores(self):
+        d = self.path('cores')
+        try:
+            return sorted(os.path.join(d, n) for n in os.listdir(d))
+        except OSError:
+            return []
+
+    def crash_report(self, limit=3):
+        """What the cores in cores/ say: for each (at most limit), gdb's
+        backtrace of the crashed thread, the libraries and every thread's
+        innermost frames, or why there is none.  Empty if no core."""
+        cores = self.cores()
+        out = []
+        for core in cores[:limit]:
+            if not shutil.which('gdb'):
+                out.append('%s: %d bytes (no gdb to read it)' % (core, os.path.getsize(core)))
+                continue
+            try:
+                bt = subprocess.run(['gdb', '-q', '-batch', '-nx', '-ex', 'bt 40',
+                                     '-ex', 'info sharedlibrary', '-ex', 'thread apply all bt 8',
+                                     APACHE_BIN, core],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    universal_newlines=True, errors='replace', timeout=120).stdout
+            except subprocess.TimeoutExpired:
+                bt = '(gdb timed out)'
+            lines = [l for l in bt.splitlines() if not l.startswith(('[New LWP', 'warning:'))]
+            out.append('== %s (the crashed thread first, then every thread)\n%s'
+                       % (core, '\n'.join(lines[:600])))
+        with open('/proc/sys/kernel/core_pattern') as f:
+            pattern = f.read().strip()
+        if not cores and pattern.startswith('|'):
+            out.append('(no core here: kernel.core_pattern pipes cores to %s)' % pattern)
+        return '\n'.join(out)
+
     def read(self, *rel):
         try:
             with open(self.path(*rel), errors='replace') as f:
@@ -478,6 +519,16 @@ def _die_with_us(sig=signal.SIGTERM):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(sig), 0, 0, 0)        # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
+        pass
+
+
+def _server_preexec():
+    """Apache's: die with us, and leave a core where CoreDumpDirectory says."""
+    _die_with_us()
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE,
+                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
         pass
 
 

@@ -198,7 +198,8 @@ def part_b(mpm):
         r['maps'] = tr.maps()
         r['lost'] = tr.lost()
         tr.cleanup()
-        r['crash'] = rel.no_crash(httpd)
+        # -k restart: the event MPM itself crashes now and then (see no_crash)
+        r['crash'] = rel.no_crash(httpd, foreign_ok=True)
         r['access'] = httpd.client_access_log()
     return r
 

@@ -397,10 +397,10 @@ def shared_words(pid):
 
 
 def set_semaphores(pid, module, value):
-    sites, sems, segs = rel._notes(module)
+    sites, sems, segs = rel.module_notes(module)
     with open('/proc/%d/mem' % pid, 'r+b', buffering=0) as mem:
         for name, vaddr in sems.items():
-            mem.seek(rel._proc_addr(pid, module, vaddr, segs))
+            mem.seek(harness.proc_addr(pid, module, vaddr, segs))
             mem.write(value.to_bytes(2, sys.byteorder))
 
 
