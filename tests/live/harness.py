@@ -27,13 +27,17 @@ Only the Python standard library is used.
 Licensed under the Apache License, Version 2.0.
 """
 
+import ctypes
+import fnmatch
 import os
+import platform
 import pwd
 import re
 import resource
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -515,7 +519,6 @@ def _die_with_us(sig=signal.SIGTERM):
     """In a child before exec: get `sig` when the test process dies, so that no
     server or tracer outlives a test that was killed."""
     try:
-        import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(sig), 0, 0, 0)        # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -879,7 +882,7 @@ def nghttp(urls, *args, timeout=10):
 
 
 # ---------------------------------------------------------------------------
-# Semaphores: read from a live process, no tracer needed
+# Probe notes, semaphores (read from a live process) and a tracer's uprobes
 
 def probe_notes(path):
     """[{'provider', 'name', 'location', 'semaphore'}] of the SDT notes of
@@ -911,7 +914,6 @@ def probes_used(program):
     """The httpd probes a bpftrace program attaches to (names as in the ELF
     notes, request__start), from its usdt:...:httpd:NAME lines; a wildcard
     name stands for every probe it matches."""
-    import fnmatch
     names = [n['name'] for n in probe_notes(MODULE) if n['provider'] == 'httpd']
     used = set()
     for pat in re.findall(r'^\s*usdt:[^\n]*:httpd:([\w*?]+)', program, re.M):
@@ -935,9 +937,6 @@ def uprobes_of(pid):
     program attached to: for each of its fds, bpf(BPF_TASK_FD_QUERY), what
     `bpftool perf` shows.  Only a program attached to the perf event counts,
     so a probe is in this set exactly when the tracer sees its events."""
-    import ctypes
-    import platform
-    import struct
     libc = ctypes.CDLL(None, use_errno=True)
     nr = _NR_BPF.get(platform.machine())
     if nr is None:
