@@ -417,8 +417,7 @@ def b_follow(b):
 
 
 def b_pairs(b):
-    """no id repeats; every start has its done; every request Apache logged is
-    reported with its status, and only those the restart cut off are not logged"""
+    """ids unique; starts have their dones; logged requests reported (but restart cut-offs)"""
     m = b['maps']
     s, dn, dst = m.get('s', {}), m.get('d', {}), m.get('dst', {})
     log('B %s: %s' % (b['mpm'], summary(m)))
