@@ -525,23 +525,22 @@ def _die_with_us(sig=signal.SIGTERM):
         pass
 
 
+def _unlimited(limit):
+    try:
+        resource.setrlimit(limit, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
 def _server_preexec():
     """Apache's: die with us, and leave a core where CoreDumpDirectory says."""
     _die_with_us()
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE,
-                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    except (ValueError, OSError):
-        pass
+    _unlimited(resource.RLIMIT_CORE)
 
 
 def _tracer_preexec():
     _die_with_us()
-    try:
-        resource.setrlimit(resource.RLIMIT_MEMLOCK,
-                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    except (ValueError, OSError):
-        pass
+    _unlimited(resource.RLIMIT_MEMLOCK)
 
 
 class Tracer:
