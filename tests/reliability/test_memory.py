@@ -18,10 +18,16 @@ requests with the event MPM: +6.9 MiB traced, +7.4 MiB untraced), which
 hides a leak; two single-threaded children stay flat to a few KiB.
 
 Checks: the children are the same processes from start to end; every
-request completed and the tracer saw it; and the sum of the two children's
-RSS after the last round exceeds the one after the warm-up by at most
-MAX_GROWTH_KIB: a leak of 4 bytes per request would be ROUNDS * ROUND_N * 4
-bytes, over 400 KiB.  The figures are printed.
+request completed and the tracer saw it; and the children's floor, the sum
+over both children of the lowest RSS each had after any of the last FLOOR_OF
+rounds, exceeds their RSS after the warm-up by at most MAX_GROWTH_KIB.  Why
+a floor and not the last round: a child's RSS can jump for one round and
+fall back the next (seen on CI and here: +120 to +444 KiB on one child, in
+any round, back to the warm-up figure a round later), when that round
+happened to leave a larger block in malloc's free lists.  A leak cannot
+fall back: it raises every later round, so it raises the floor too.  A leak
+of 4 bytes per request would raise it by (ROUNDS - FLOOR_OF + 1) * ROUND_N
+* 4 bytes at least, 375 KiB.  The figures are printed.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so srcdir=. tests/reliability/test_memory.py
 Needs root, bpftrace, h2load and ab (skips otherwise, fails under CI=true).
@@ -36,7 +42,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rel  # noqa: E402
 from rel import harness, expect, expect_eq, log  # noqa: E402
 
-ROUNDS = 5                  # measured rounds, after one warm-up round
+ROUNDS = 6                  # measured rounds, after one warm-up round
+FLOOR_OF = 3                # the growth is judged on the lowest of the last 3 rounds
 H1_N, AB_N, H2_N = 12000, 3000, 9000
 ROUND_N = H1_N + AB_N + H2_N
 CONNS = 2                   # connections at once: one per child
@@ -119,17 +126,18 @@ def _(d):
     expect_eq(rel.scalar(m, 'ns') - rel.scalar(m, 'dummy'), n, 'request-starts')
 
 
-@t.check('the children\'s RSS grows by at most %d KiB over %d traced requests after the warm-up'
-         % (MAX_GROWTH_KIB, ROUNDS * ROUND_N))
+@t.check('the children\'s RSS floor over the last %d rounds is at most %d KiB above '
+         'the warm-up, after %d traced requests' % (FLOOR_OF, MAX_GROWTH_KIB, ROUNDS * ROUND_N))
 def _(d):
+    expect(all(v for r in d['rss'] for v in r.values()), 'a child vanished: %r' % d['rss'])
     sums = [sum(v for v in r.values() if v) for r in d['rss']]
+    floor = sum(min(r.get(pid) or 0 for r in d['rss'][-FLOOR_OF:]) for pid in d['pids0'])
     log('children RSS (KiB, summed): before %d, after warm-up %d, after each round %s'
         % (sums[0], sums[1], ' '.join(str(s) for s in sums[2:])))
-    log('growth after the warm-up: %+d KiB over %d requests (%.2f bytes per request)'
-        % (sums[-1] - sums[1], ROUNDS * ROUND_N, (sums[-1] - sums[1]) * 1024.0
-           / (ROUNDS * ROUND_N)))
-    expect(all(v for r in d['rss'] for v in r.values()), 'a child vanished: %r' % d['rss'])
-    expect(sums[-1] - sums[1] <= MAX_GROWTH_KIB, 'RSS grew by %d KiB' % (sums[-1] - sums[1]))
+    log('floor of the last %d rounds: %d KiB, %+d KiB over %d requests after the warm-up '
+        '(%.2f bytes per request)' % (FLOOR_OF, floor, floor - sums[1], ROUNDS * ROUND_N,
+                                      (floor - sums[1]) * 1024.0 / (ROUNDS * ROUND_N)))
+    expect(floor - sums[1] <= MAX_GROWTH_KIB, 'RSS floor rose by %d KiB' % (floor - sums[1]))
 
 
 if __name__ == '__main__':
