@@ -23,9 +23,10 @@ over both children of the lowest RSS each had after any of the last FLOOR_OF
 rounds, exceeds their RSS after the warm-up by at most MAX_GROWTH_KIB.  Why
 a floor and not the last round: a child's RSS can jump for one round and
 fall back the next (seen on CI and here: +120 to +444 KiB on one child, in
-any round, back to the warm-up figure a round later), when that round
-happened to leave a larger block in malloc's free lists.  A leak cannot
-fall back: it raises every later round, so it raises the floor too.  A leak
+any round, back to the warm-up figure a round later; which allocation
+causes it was not found).  A leak cannot fall back: it raises every later
+round, so it raises the floor too.
+A build that leaked 8 bytes per probe firing failed with +6,104 KiB.  A leak
 of 4 bytes per request would raise it by (ROUNDS - FLOOR_OF + 1) * ROUND_N
 * 4 bytes at least, 375 KiB.  The figures are printed.
 
