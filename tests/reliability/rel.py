@@ -167,7 +167,7 @@ class MapTracer:
     stdout and stderr go to files, read as bytes, so that no pipe can fill
     up and block the tracer, and no byte of a probe string is lost to
     decoding.  The program prints "READY" in BEGIN; start() waits for it,
-    and for more (see start()).
+    then for the kernel to have the program on every probe it names.
     """
 
     def __init__(self, bt, keys_max=1 << 18, strlen=None, rb_pages=None, attach_timeout=60,
@@ -184,12 +184,12 @@ class MapTracer:
         self.err = os.path.join(self.dir, 'err')
         self.attached_at = self.stopped_at = None
 
-    def start(self, httpd=None):
-        """Start bpftrace and wait for its BEGIN ("READY").  bpftrace runs
-        BEGIN before it attaches the other probes (under load, request-start
-        fired first some 10 ms after BEGIN): with httpd, wait until every
-        child of that server has both probes enabled and hooked, then 50 ms
-        more for the programs behind the uprobes."""
+    def start(self):
+        """Start bpftrace and wait for its BEGIN ("READY"), then until the
+        kernel has its programs on every probe the program names: bpftrace
+        0.17 runs BEGIN before it attaches the USDT probes (under load,
+        request-start fired first some 10 ms after BEGIN).  Then every
+        request that starts is seen, in every child, old or new."""
         with open(self.bt) as f:
             text = f.read().replace('@MODULE@', harness.MODULE)
         for k, v in self.subst.items():
@@ -214,13 +214,12 @@ class MapTracer:
             raise RuntimeError('bpftrace did not attach within %ss (exit %s):\n%s\n%s' % (
                 self.attach_timeout, self.proc.returncode,
                 self.output().decode(errors='replace')[-2000:], self.stderr()))
-        if httpd is not None:
-            if not wait_until(lambda: all_hooked(httpd), self.attach_timeout, 0.02):
-                self.stop()
-                raise RuntimeError('bpftrace printed READY, but the probes of %s are not all '
-                                   'enabled and hooked: %r' % (httpd.children(),
-                                                               live_state(httpd)))
-            time.sleep(0.05)
+        probes = harness.probes_used(text)
+        if not harness.wait_attached(self.proc.pid, probes, self.attach_timeout):
+            self.stop()
+            raise RuntimeError('bpftrace printed READY, but had not attached to %s within '
+                               '%ss: it has %r' % (probes, self.attach_timeout,
+                                                   harness.uprobes_of(self.proc.pid)))
         self.attached_at = time.monotonic()
         return self
 
@@ -544,16 +543,6 @@ def live_state(httpd):
         except (OSError, RuntimeError):
             pass
     return state
-
-
-def all_hooked(httpd):
-    """Every child of httpd has both probes enabled (semaphore > 0) and an
-    int3 at both probe sites."""
-    state = live_state(httpd)
-    return bool(state) and len(state) == len(httpd.children()) and all(
-        len(sem) == 2 and all(v > 0 for v in sem.values()) and all(b == 0xcc for b in
-                                                                   sites.values())
-        for sem, sites in state.values())
 
 
 def rss_kib(pid):

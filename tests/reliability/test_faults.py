@@ -177,7 +177,7 @@ def part_b(mpm):
     r = {'mpm': mpm}
     with rel.load_apache(mpm, B_CONNS + 8) as httpd:
         tr = rel.MapTracer('counts.bt')
-        tr.start(httpd)
+        tr.start()
         try:
             load = rel.ab_bg(httpd.url('/static.txt?b'), B_SECS, B_CONNS)
             try:
@@ -218,7 +218,7 @@ def part_c(httpd):
     r = {}
     tr = rel.MapTracer('counts.bt')
     n0 = len(httpd.client_access_log())
-    tr.start(httpd)
+    tr.start()
     try:
         r['h1'] = rel.h2load([httpd.url('/static.txt?c1')], C_H1, 32, h1=True)
         r['h2'] = rel.h2load([httpd.url('/static.txt?c2')], C_H2, 4, m=8)
@@ -280,7 +280,7 @@ def part_d(httpd):
     os.chmod(os.path.join(httpd.docroot, 'big.bin'), 0o644)
     n0 = len(httpd.client_access_log())
     tr = rel.MapTracer('counts.bt')
-    tr.start(httpd)
+    tr.start()
     try:
         threads = [threading.Thread(target=_slow, args=(httpd, r['slow'])) for _ in range(SLOW)]
         threads += [threading.Thread(target=_midreq, args=(httpd, kind))

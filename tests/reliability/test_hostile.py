@@ -270,7 +270,7 @@ def _setup():
     d = {}
     with rel.load_apache('event', FUZZ_THREADS + 8, extra=EXTRA) as httpd:
         tr = rel.MapTracer('hostile.bt', strlen=STRLEN, rb_pages=4096)
-        tr.start(httpd)
+        tr.start()
         try:
             d['cases'] = []
             for name, data, want in CASES:

@@ -55,7 +55,7 @@ def run(mpm):
     with rel.load_apache(mpm, CONNS) as httpd:
         tracer = rel.MapTracer('counts.bt')
         try:
-            tracer.start(httpd)
+            tracer.start()
             r['h1'] = rel.h2load([httpd.url(p) for p in H1_PATHS], H1_N, CONNS, h1=True)
             r['ab'] = rel.ab(httpd.url('/static.txt?ab'), AB_N, CONNS)
             r['h2'] = rel.h2load([httpd.url(p) for p in H2_PATHS], H2_N, H2_CONNS, m=H2_STREAMS)

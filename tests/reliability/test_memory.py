@@ -82,7 +82,7 @@ def _setup():
         d['pids0'] = pids
         d['rss'].append(rss(pids))
         tr = rel.MapTracer('memory.bt')
-        tr.start(httpd)
+        tr.start()
         try:
             for k in range(ROUNDS + 1):
                 urls = [httpd.url(p) for p in paths()]
