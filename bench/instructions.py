@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'live'))
 import benchlib as B  # noqa: E402
-from harness import stapsdt_notes, proc_addr  # noqa: E402
+from harness import write_semaphores  # noqa: E402
 
 def send_requests(port, n, per_connection=100):
     """n GETs of the static file, keep-alive, per_connection per connection;
@@ -63,15 +63,6 @@ def send_requests(port, n, per_connection=100):
                         length = int(line.split(b':')[1])
                 f.read(length)
         left -= k
-
-
-def arm_semaphores(pid):
-    """Set both httpd semaphores to 1 in process pid, as attaching does."""
-    with open('/proc/%d/mem' % pid, 'r+b', buffering=0) as mem:
-        for prov, name, vaddr in stapsdt_notes(B.MODULE):
-            if prov == 'httpd' and vaddr:
-                mem.seek(proc_addr(pid, B.MODULE, vaddr))
-                mem.write((1).to_bytes(2, sys.byteorder))
 
 
 # The module's whole cost per request lies inside Apache's two hook runners:
@@ -103,7 +94,7 @@ def run(variant, n, workdir, toggles=()):
         # that serves is the one mapped now.
         send_requests(httpd.port, 1)
         if variant == 'armed':
-            arm_semaphores(httpd.proc.pid)
+            write_semaphores(httpd.proc.pid, 1, B.MODULE)
         send_requests(httpd.port, n)
     finally:
         httpd.cleanup()     # SIGTERM: Apache exits cleanly, callgrind writes out

@@ -396,14 +396,6 @@ def shared_words(pid):
     return words
 
 
-def set_semaphores(pid, module, value):
-    sites, sems, segs = rel.module_notes(module)
-    with open('/proc/%d/mem' % pid, 'r+b', buffering=0) as mem:
-        for name, vaddr in sems.items():
-            mem.seek(harness.proc_addr(pid, module, vaddr, segs))
-            mem.write(value.to_bytes(2, sys.byteorder))
-
-
 def serve(httpd, n, tag):
     statuses = []
     with harness.Http1(httpd.port, timeout=30) as c:
@@ -425,11 +417,11 @@ def run_apache(root, r):
         a['state0'] = {pid: rel.probe_state(pid, module) for pid in kids}
         pid = kids[0]
         before = shared_words(pid)
-        set_semaphores(pid, module, 1)
+        harness.write_semaphores(pid, 1, module)
         a['state1'] = rel.probe_state(pid, module)
         a['enabled'] = serve(httpd, REQUESTS, 'enabled')
         after = shared_words(pid)
-        set_semaphores(pid, module, 0)
+        harness.write_semaphores(pid, 0, module)
         # +1 for the 404: REQUESTS + 1 requests, one id each
         a['counter_moves'] = sorted(after[k] - before[k] for k in before
                                     if k in after and after[k] != before[k])
