@@ -909,17 +909,19 @@ def stapsdt_notes(path):
     return [(n['provider'], n['name'], n['semaphore']) for n in probe_notes(path)]
 
 
-def probes_used(program):
-    """The httpd probes a bpftrace program attaches to (names as in the ELF
-    notes, request__start), from its usdt:...:httpd:NAME lines; a wildcard
-    name stands for every probe it matches."""
-    names = [n['name'] for n in probe_notes(MODULE) if n['provider'] == 'httpd']
+def probes_used(program, module=None):
+    """The httpd probes of module (default MODULE) a bpftrace program
+    attaches to (names as in the ELF notes, request__start), from its
+    usdt:...:httpd:NAME lines; a wildcard name stands for every probe it
+    matches."""
+    module = module or MODULE
+    names = [n['name'] for n in probe_notes(module) if n['provider'] == 'httpd']
     used = set()
     for pat in re.findall(r'^\s*usdt:[^\n]*:httpd:([\w*?]+)', program, re.M):
         used.update(fnmatch.filter(names, pat))
     if not used:
         raise RuntimeError('the program attaches to none of the httpd probes of %s: %r'
-                           % (MODULE, names))
+                           % (module, names))
     return sorted(used)
 
 

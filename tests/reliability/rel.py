@@ -162,7 +162,8 @@ def no_crash(httpd, foreign_ok=False):
 # bpftrace with its output in a file
 
 class MapTracer:
-    """bpftrace running a program of this directory against harness.MODULE.
+    """bpftrace running a program of this directory against module (default
+    harness.MODULE, when start() runs), which @MODULE@ in it names.
 
     stdout and stderr go to files, read as bytes, so that no pipe can fill
     up and block the tracer, and no byte of a probe string is lost to
@@ -171,8 +172,9 @@ class MapTracer:
     """
 
     def __init__(self, bt, keys_max=1 << 18, strlen=None, rb_pages=None, attach_timeout=60,
-                 subst=None):
+                 subst=None, module=None):
         self.bt = bt if os.path.isabs(bt) else os.path.join(HERE, bt)
+        self.module = module
         self.subst = dict(subst or {})
         self.keys_max = keys_max
         self.strlen = strlen
@@ -190,8 +192,9 @@ class MapTracer:
         0.17 runs BEGIN before it attaches the USDT probes (under load,
         request-start fired first some 10 ms after BEGIN).  Then every
         request that starts is seen, in every child, old or new."""
+        module = self.module or harness.MODULE
         with open(self.bt) as f:
-            text = f.read().replace('@MODULE@', harness.MODULE)
+            text = f.read().replace('@MODULE@', module)
         for k, v in self.subst.items():
             text = text.replace(k, str(v))
         prog = os.path.join(self.dir, 'prog.bt')
@@ -214,8 +217,8 @@ class MapTracer:
             raise RuntimeError('bpftrace did not attach within %ss (exit %s):\n%s\n%s' % (
                 self.attach_timeout, self.proc.returncode,
                 self.output().decode(errors='replace')[-2000:], self.stderr()))
-        probes = harness.probes_used(text)
-        if not harness.wait_attached(self.proc.pid, probes, self.attach_timeout):
+        probes = harness.probes_used(text, module)
+        if not harness.wait_attached(self.proc.pid, probes, self.attach_timeout, module):
             self.stop()
             raise RuntimeError('bpftrace printed READY, but had not attached to %s within '
                                '%ss: it has %r' % (probes, self.attach_timeout,

@@ -441,11 +441,11 @@ def run_apache(root, r):
 def trace(httpd, module):
     """Native i386 only: bpftrace on the host, attached by the module's path."""
     prog = ('BEGIN { printf("READY\\n"); }\n'
-            'usdt:%s:httpd:request__done { @d = count(); @st[arg1] = count(); }\n' % module)
+            'usdt:@MODULE@:httpd:request__done { @d = count(); @st[arg1] = count(); }\n')
     bt = os.path.join(httpd.root, 'i386.bt')
     with open(bt, 'w') as f:
         f.write(prog)
-    tr = rel.MapTracer(bt)
+    tr = rel.MapTracer(bt, module=module)
     tr.start()
     try:
         statuses = serve(httpd, REQUESTS, 'traced')
