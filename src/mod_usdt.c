@@ -45,11 +45,11 @@ static void usdt_fire(const request_rec *r, uint64_t id, int status, int done)
 
 	usdt_record_fill(&rec, r, id, status, apr_time_now(), empty);
 	if (done)
-		HTTPD_REQUEST_DONE(rec.id, rec.status, (char *)rec.method,
-		                   (char *)rec.uri, rec.elapsed_us, &rec);
+		USDT_REQUEST_DONE(rec.id, rec.status, (char *)rec.method,
+		                  (char *)rec.uri, rec.elapsed_us, &rec);
 	else
-		HTTPD_REQUEST_START(rec.id, rec.status, (char *)rec.method,
-		                    (char *)rec.uri, rec.elapsed_us, &rec);
+		USDT_REQUEST_START(rec.id, rec.status, (char *)rec.method,
+		                   (char *)rec.uri, rec.elapsed_us, &rec);
 }
 
 /*
@@ -91,14 +91,14 @@ static USDT_COLD void usdt_request_done(request_rec *r)
 
 static int usdt_post_read_request(request_rec *r)
 {
-	if (USDT_UNLIKELY(HTTPD_REQUEST_START_ENABLED()))
+	if (USDT_UNLIKELY(USDT_REQUEST_START_ENABLED()))
 		usdt_request_start(r);
 	return DECLINED;
 }
 
 static int usdt_log_transaction(request_rec *r)
 {
-	if (USDT_UNLIKELY(HTTPD_REQUEST_DONE_ENABLED()))
+	if (USDT_UNLIKELY(USDT_REQUEST_DONE_ENABLED()))
 		usdt_request_done(r);
 	return DECLINED;
 }

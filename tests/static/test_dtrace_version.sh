@@ -33,10 +33,12 @@ EOS
 # Through the module's wrapper, they stay.  (Copied beside the stand-in:
 # a quoted include looks in the including file's directory first.)
 cp "$srcdir/src/usdt_probes.h" "$srcdir/src/dthttpd.h" "$tmp/"
+sh "$srcdir/dtrace/gen-provider" macros record "$srcdir/dtrace/mod_usdt.d" \
+	> "$tmp/usdt_probe_macros.h"
 cat > "$tmp/wrapped.c" <<'EOS'
 #include "httpd.h"
 #include "usdt_probes.h"
-int main(void) { return HTTPD_REQUEST_START_ENABLED() ? 0 : 1; }
+int main(void) { return USDT_REQUEST_START_ENABLED() ? 0 : 1; }
 EOS
 
 # shellcheck disable=SC2086
