@@ -10,8 +10,11 @@
 # with a "gen-layout: FILE:LINE: ..." message on headers it cannot follow.
 #
 # Environment: srcdir (source top, default this script's ../..), builddir
-# (build top, default srcdir).  The httpd.d checked is $builddir/dtrace/httpd.d
-# if it has been built, else one generated here the way the build does it.
+# (build top, default srcdir), DLIB_VARIANT (the variant to check: net,
+# nodep or own, see dtrace/httpd.d.in; default DTRACE_DLIB, the one the build
+# made, else net).  The httpd.d checked is $builddir/dtrace/httpd.d if it
+# has been built in that variant, else one generated here the way the build
+# does it (dtrace/gen-dlib).
 set -eu
 
 srcdir=${srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -20,6 +23,9 @@ header=$srcdir/src/dthttpd.h
 dlib_in=$srcdir/dtrace/httpd.d.in
 provider=$srcdir/dtrace/mod_usdt.d
 gen_layout() { sh "$srcdir/dtrace/gen-layout" "$@"; }
+variant=${DLIB_VARIANT:-${DTRACE_DLIB:-net}}
+built_variant=${DTRACE_DLIB:-net}
+case $variant in net | nodep | own) ;; *) echo "Bail out! DLIB_VARIANT=$variant: expected net, nodep or own"; exit 1 ;; esac
 
 # What DESIGN.md promises in httpd_rqinfo_t (the original's names and the
 # new ones) and in conninfo_t.
@@ -66,11 +72,11 @@ if gen_layout d "$header" > "$tmp/layout.d" 2> "$tmp/gen.err" &&
 else
 	not_ok "gen-layout reads src/dthttpd.h" "$(cat "$tmp/gen.err")"
 fi
-sed -e "/^[@]DTHTTPD_LAYOUT[@]\$/{r $tmp/layout.d" -e 'd;}' \
-	"$dlib_in" > "$tmp/httpd.d"
+sh "$srcdir/dtrace/gen-dlib" "$variant" "$dlib_in" "$tmp/layout.d" > "$tmp/httpd.d"
 dlib=$tmp/httpd.d
 built=$builddir/dtrace/httpd.d
-if [ -f "$built" ]; then
+echo "# variant $variant"
+if [ -f "$built" ] && [ "$variant" = "$built_variant" ]; then
 	dlib=$built
 	if cmp -s "$built" "$tmp/httpd.d"; then
 		ok "dtrace/httpd.d is up to date with httpd.d.in and src/dthttpd.h"
@@ -79,7 +85,7 @@ if [ -f "$built" ]; then
 			"$(diff "$tmp/httpd.d" "$built" | head -20)"
 	fi
 else
-	ok "dtrace/httpd.d is up to date # SKIP not built; checking a fresh one"
+	ok "dtrace/httpd.d is up to date # SKIP not built in variant $variant; checking a fresh one"
 fi
 echo "# checking $dlib"
 
@@ -200,8 +206,14 @@ check_empty "every record member but the reserve reaches a translated argument" 
 rq_fields=$(declared "$rq_type")
 check_empty "httpd_rqinfo_t declares the fields DESIGN.md promises" \
 	"$(missing "$rq_required" "$rq_fields")"
-check "the library does not define conninfo_t (net.d does)" \
-	sh -c "! grep -q 'conninfo_t *;' '$tmp/code'"
+if [ "$variant" = own ]; then
+	ci_type=$(block '^typedef[ ]+struct[ ]+conninfo[ ]*[{]')
+	check_empty "the library defines conninfo_t (ci_local, ci_remote, ci_protocol), once" \
+		"$(missing "$ci_required" "$(declared "$ci_type")")$(test "$(grep -c 'conninfo_t *;' "$tmp/code")" -eq 1 || echo "conninfo_t defined $(grep -c 'conninfo_t *;' "$tmp/code") times")"
+else
+	check "the library does not define conninfo_t (net.d does)" \
+		sh -c "! grep -q 'conninfo_t *;' '$tmp/code'"
+fi
 
 # 11-13: the translators fill every member.
 if [ -n "$ci_xl" ]; then
@@ -249,9 +261,14 @@ check "each translator is bound to D 1.6.1" \
 	awk '/^#pragma D binding "1\.6\.1" translator/ { p = NR }
 	     /^translator/ { n++; if (p == NR - 1) b++ }
 	     END { exit !(n == 2 && b == n) }' "$dlib"
-check "the library depends on net.d (conninfo_t) and on no procfs.d" \
-	sh -c "grep -q '^#pragma D depends_on library net.d' '$tmp/code' &&
-		! grep -q 'procfs.d' '$tmp/code'"
+if [ "$variant" = net ]; then
+	check "the library depends on net.d (conninfo_t) and on no procfs.d" \
+		sh -c "grep -q '^#pragma D depends_on library net.d' '$tmp/code' &&
+			! grep -q 'procfs.d' '$tmp/code'"
+else
+	check "the library depends on no other library (no net.d beside it, no procfs.d)" \
+		sh -c "! grep -q 'depends_on' '$tmp/code' && ! grep -q 'procfs.d' '$tmp/code'"
+fi
 
 # 18: the layout block is C too (tests/unit/test_layout.c compiles it).
 cc=${CC:-cc}
