@@ -53,11 +53,11 @@ DTRACE_VERSION_TEXT=
 AS_IF([test -z "$DTRACE"], [
     DTRACE=$usdt_shim
     DTRACE_ROUTE=shim
-  ], [test "$DTRACE" = "$usdt_shim" || grep 'dtrace-shim' "$DTRACE" >/dev/null 2>&1], [
+  ], [test "$DTRACE" = "$usdt_shim"], [
     DTRACE_ROUTE=shim
   ], [
     dnl illumos, FreeBSD and macOS print "dtrace: Sun D 1.x", dtrace-utils
-    dnl "dtrace: Oracle D 2.0"; SystemTap's dtrace has no -V.
+    dnl "dtrace: Oracle D 2.0"; SystemTap's dtrace and the shim have no -V.
     DTRACE_VERSION_TEXT=`"$DTRACE" -V 2>&1 | grep -E 'Sun D|Oracle D' | sed -n '1s/^dtrace: *//p'`
     AS_CASE([$DTRACE_VERSION_TEXT],
       ["Oracle D"*], [DTRACE_ROUTE=dtrace; DTRACE_FLAVOUR=oracle],
@@ -67,7 +67,8 @@ AS_IF([test -z "$DTRACE"], [
           [freebsd*], [DTRACE_FLAVOUR=freebsd],
           [solaris*], [DTRACE_FLAVOUR=illumos],
           [DTRACE_FLAVOUR=sun])],
-      [AS_IF([grep -i 'systemtap' "$DTRACE" >/dev/null 2>&1], [DTRACE_ROUTE=systemtap],
+      [AS_IF([grep 'dtrace-shim' "$DTRACE" >/dev/null 2>&1], [DTRACE_ROUTE=shim],
+         [grep -i 'systemtap' "$DTRACE" >/dev/null 2>&1], [DTRACE_ROUTE=systemtap],
         [AC_MSG_RESULT([unknown])
          AC_MSG_ERROR([$DTRACE is neither a real DTrace ("dtrace -V" says neither "Sun D" nor "Oracle D") nor SystemTap's dtrace; give one with --with-dtrace=PATH, or --with-dtrace=$usdt_shim])])])])
 AS_IF([test "$DTRACE_ROUTE" = dtrace],
