@@ -37,6 +37,8 @@ if [ -f "$srcdir/config.status" ]; then
 	exit 0
 fi
 
+# The scratch build is a tree of its own, not a part of a calling make.
+unset MAKEFLAGS MFLAGS MAKELEVEL || true
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_dtrace_standin.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
@@ -90,7 +92,7 @@ check "-h and -G read the generated provider with one native argument (dtrace/mo
 # The module's objects, as the Makefile lists them (src/NAME.lo), and the
 # PIC objects -G must get (src/.libs/NAME.o).
 objs=$(printf 'print-objs:\n\t@echo $(src_mod_usdt_la_OBJECTS)\n' |
-	(cd "$b" && make -s -f Makefile -f - print-objs 2>/dev/null) || true)
+	(cd "$b" && make -s --no-print-directory -f Makefile -f - print-objs 2>/dev/null) || true)
 gline=$(grep -E '(^| )-G( |$)' "$USDT_STANDIN_LOG" | grep -v conftest | head -n 1)
 missing_objs=$(for lo in $objs; do
 	o=${lo%/*}/.libs/${lo##*/}; o=${o%.lo}.o
