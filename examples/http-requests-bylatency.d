@@ -10,8 +10,14 @@
  *   PID  only the Apache server with this parent process id (a child's
  *        pid selects that child); default: every Apache with the module
  *
- * It needs the D library httpd.d (installed in /usr/lib/dtrace; else add
- * -L DIR), which gives the translated argument args[1] (httpd_rqinfo_t).
+ * It needs the D library httpd.d (installed by make install where this
+ * DTrace reads libraries; else add -L DIR), which translates the record,
+ * the probe's one native argument (arg0), to httpd_rqinfo_t.  It can start
+ * before Apache (zdefs), so it reads xlate <httpd_rqinfo_t *>((dthttpd_t *)
+ * arg0), which needs no probe at compile time, not args[1] (which Oracle
+ * Linux and macOS do not have for USDT probes either).  Oracle Linux
+ * matches USDT probes by pid only: there, edit httpd* into httpd$target and
+ * give -p CHILD_PID.
  *
  * Example of usage (the original mod_usdt's README):
  *
@@ -42,6 +48,7 @@
 
 #pragma D option quiet
 #pragma D option defaultargs
+#pragma D option zdefs
 
 BEGIN
 {
@@ -51,5 +58,6 @@ BEGIN
 httpd*:::request-done
 /$1 == 0 || pid == $1 || ppid == $1/
 {
-	@["microseconds"] = quantize(args[1]->rq_elapsed_us);
+	@["microseconds"] = quantize(
+	    xlate <httpd_rqinfo_t *>((dthttpd_t *)arg0)->rq_elapsed_us);
 }

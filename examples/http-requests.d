@@ -12,8 +12,17 @@
  * latency in microseconds, final status, the server's address and port, the
  * client's, method and URI as the client sent it, in the original's formats
  * (a line after 99.999 s is one column wider).  It needs the D library
- * httpd.d (installed in /usr/lib/dtrace; else add -L DIR), which gives the
- * translated arguments args[0] (conninfo_t) and args[1] (httpd_rqinfo_t).
+ * httpd.d (installed by make install where this DTrace reads libraries;
+ * else add -L DIR), which translates the record, the probes' one native
+ * argument (arg0), to conninfo_t and httpd_rqinfo_t.
+ *
+ * It runs before Apache does (zdefs): the probes are matched when Apache
+ * loads the module.  So it reads xlate <T *>((dthttpd_t *)arg0), which
+ * needs no probe at compile time, not args[0] and args[1], which do (and
+ * which Oracle Linux and macOS do not have for USDT probes).  Strings are
+ * copied in clauses of two: dtrace-utils (Oracle Linux) aborts on more
+ * translated strings in one clause.  Oracle Linux matches USDT probes by
+ * pid only: there, edit httpd* into httpd$target and give -p CHILD_PID.
  *
  * Example of usage (the original mod_usdt's README):
  *
@@ -25,7 +34,7 @@
  * There is no request-start clause: request-done carries the latency,
  * rq_elapsed_us, the time since Apache began reading the request (the %D
  * of the access log).  Timing from request-start instead would need the
- * start time kept by request id (args[1]->rq_id), never in a self->
+ * start time kept by request id (rq_id), never in a self->
  * variable, because under the event MPM request-done can fire on another
  * thread than request-start; and it would still miss requests Apache
  * rejects while reading them (400, 408, 414, 431: a done without a start)
@@ -38,6 +47,7 @@
 
 #pragma D option quiet
 #pragma D option defaultargs
+#pragma D option zdefs
 
 BEGIN
 {
@@ -49,10 +59,26 @@ BEGIN
 httpd*:::request-done
 /$1 == 0 || pid == $1 || ppid == $1/
 {
+	this->local = xlate <conninfo_t *>((dthttpd_t *)arg0)->ci_local;
+	this->remote = xlate <conninfo_t *>((dthttpd_t *)arg0)->ci_remote;
+}
+
+httpd*:::request-done
+/$1 == 0 || pid == $1 || ppid == $1/
+{
+	this->method = xlate <httpd_rqinfo_t *>((dthttpd_t *)arg0)->rq_method;
+	this->uri = xlate <httpd_rqinfo_t *>((dthttpd_t *)arg0)->rq_uri;
+}
+
+httpd*:::request-done
+/$1 == 0 || pid == $1 || ppid == $1/
+{
 	this->ms = (timestamp - start) / 1000000;
 	printf("%2d.%03d %8dus  %3d %16s:%-5d %16s:%-5d  %-6s %s\n",
-	    this->ms / 1000, this->ms % 1000, args[1]->rq_elapsed_us,
-	    args[1]->rq_status, args[0]->ci_local, args[1]->rq_lport,
-	    args[0]->ci_remote, args[1]->rq_rport, args[1]->rq_method,
-	    args[1]->rq_uri);
+	    this->ms / 1000, this->ms % 1000,
+	    xlate <httpd_rqinfo_t *>((dthttpd_t *)arg0)->rq_elapsed_us,
+	    xlate <httpd_rqinfo_t *>((dthttpd_t *)arg0)->rq_status,
+	    this->local, xlate <httpd_rqinfo_t *>((dthttpd_t *)arg0)->rq_lport,
+	    this->remote, xlate <httpd_rqinfo_t *>((dthttpd_t *)arg0)->rq_rport,
+	    this->method, this->uri);
 }

@@ -3,9 +3,14 @@
 
 Linux has no D compiler, so this reads examples/*.d as text and checks
 what a D compiler would reject or a reader would get wrong: each clause's
-probes are the httpd provider's (dtrace/mod_usdt.d), args[0] and args[1]
-are used only for members that conninfo_t and httpd_rqinfo_t have in the
-D library (dtrace/httpd.d.in), nothing is kept in self-> variables (wrong
+probes are the httpd provider's (dtrace/mod_usdt.d), the record is read
+only as xlate <conninfo_t *> or xlate <httpd_rqinfo_t *> of
+(dthttpd_t *)arg0, the one native argument on every DTrace, for members
+those types have in the D library (dtrace/httpd.d.in), with at most two
+translated strings per clause (dtrace-utils aborts on more), never args[]
+(it needs a probe at compile time, and Oracle Linux and macOS have no
+translated USDT arguments) nor arg1..argN; zdefs is on, so a script starts
+before Apache does; nothing is kept in self-> variables (wrong
 under the event MPM), every printf() has as many arguments as conversions,
 options and aggregating functions exist, macro arguments come with
 defaultargs.  http-requests.d must print the original mod_usdt's columns:
@@ -223,18 +228,40 @@ def check_probes(name):
     expect(httpd, 'no httpd probe at all')
 
 
+XLATE = re.compile(r'\bxlate\s*<\s*(\w+)\s*\*\s*>\s*\(\s*\(\s*dthttpd_t\s*\*\s*\)\s*arg0\s*\)'
+                   r'\s*->\s*(\w+)')
+def string_members():
+    """Members of conninfo_t and httpd_rqinfo_t that are strings."""
+    lib = strip_comments(read('dtrace', 'httpd.d.in'))
+    m = re.search(r'typedef\s+struct\s+httpd_rqinfo\s*\{(.*?)\}', lib, re.S)
+    return {'ci_local', 'ci_remote', 'ci_protocol'} | set(re.findall(r'\bstring\s+(\w+)\s*;', m.group(1)))
+
+
 def check_args(name):
     _, code, _ = program(name)
     ci, rq = library_members()
-    uses = re.findall(r'\bargs\[(\d+)\]\s*->\s*(\w+)', code)
-    expect(uses, 'no translated argument used')
-    for n, member in uses:
-        expect(n in ('0', '1'), 'args[%s]: the probes have two translated arguments' % n)
-        have = ci if n == '0' else rq
-        expect(member in have, 'args[%s]->%s: %s has %s' % (
-            n, member, 'conninfo_t' if n == '0' else 'httpd_rqinfo_t', sorted(have)))
-    expect(not re.search(r'\bargs\[\d+\]\s*\.', code), 'args[N] is a pointer: use ->')
-    expect(not re.search(r'\barg\d\b', code), 'native arguments: the script must use args[]')
+    uses = XLATE.findall(code)
+    expect(uses, 'no xlate <T *>((dthttpd_t *)arg0)->member at all')
+    for typ, member in uses:
+        expect(typ in ('conninfo_t', 'httpd_rqinfo_t'), 'xlate to %s: the library translates the '
+               'record to conninfo_t and httpd_rqinfo_t' % typ)
+        have = ci if typ == 'conninfo_t' else rq
+        expect(member in have, 'xlate <%s *>(...)->%s: %s has %s' % (typ, member, typ, sorted(have)))
+    expect(not re.search(r'\bargs\s*\[', code), 'args[]: needs a matching probe when the script is '
+           'compiled, and Oracle Linux and macOS have none for USDT: use xlate of arg0')
+    rest = XLATE.sub('', code)
+    expect(not re.search(r'\barg\d+\b', rest), 'native arguments other than the record in xlate: '
+           'on DTrace the probes have one native argument, arg0, the record')
+    strings = string_members()
+    for probes, _, body in clauses(code):
+        n = sum(1 for _, member in XLATE.findall(body) if member in strings)
+        expect(n <= 2, '%s: %d translated strings in one clause; dtrace-utils aborts on more than two '
+               '(dt_cg_tstring_xalloc)' % (probes, n))
+
+
+def check_zdefs(name):
+    _, _, pragmas = program(name)
+    expect('zdefs' in pragmas, 'no #pragma D option zdefs: the script fails when no Apache runs')
 
 
 def check_no_self(name):
@@ -293,8 +320,9 @@ def check_original_columns():
 
 def check_bylatency():
     _, code, _ = program('http-requests-bylatency.d')
-    expect(re.search(r'=\s*quantize\s*\(\s*args\[1\]->rq_elapsed_us\s*\)', code),
-           'no quantize(args[1]->rq_elapsed_us)')
+    expect(re.search(r'=\s*quantize\s*\(\s*xlate\s*<\s*httpd_rqinfo_t\s*\*\s*>\s*\(\s*\(\s*dthttpd_t\s*\*\s*\)'
+                     r'\s*arg0\s*\)\s*->\s*rq_elapsed_us\s*\)', code),
+           'no quantize(xlate <httpd_rqinfo_t *>((dthttpd_t *)arg0)->rq_elapsed_us)')
 
 
 def main():
@@ -305,8 +333,9 @@ def main():
     for name in SCRIPTS:
         for what, fn in (('header: #!/usr/sbin/dtrace -s, name, USAGE, example, quiet', check_header),
                          ('probes: only the httpd provider\'s (dtrace/mod_usdt.d)', check_probes),
-                         ('args[0]/args[1]: only members conninfo_t and httpd_rqinfo_t have',
-                          check_args),
+                         ('xlate of arg0 only, for members conninfo_t and httpd_rqinfo_t have, '
+                          'two strings a clause at most', check_args),
+                         ('zdefs: starts before Apache', check_zdefs),
                          ('no self-> variables (event MPM)', check_no_self),
                          ('printf: as many arguments as conversions', check_printf),
                          ('known D options', check_options),
