@@ -13,6 +13,11 @@ build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
 test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils
 	apache2-utils debootstrap wrk valgrind devscripts gdb"
+# What ../shared/tools/dtrace-utils/build.sh builds Oracle's dtrace-utils
+# with, for tests/static/test_dtrace_real.sh (it installs them itself too).
+dtrace_pkgs="gcc-bpf binutils-bpf libbpf-dev binutils-dev libelf-dev zlib1g-dev
+	bison flex libpcap-dev libfuse3-dev libsystemd-dev libpfm4-dev pkg-config gawk
+	xz-utils libc6-dev-i386"
 # wrk and valgrind: tests/bench; devscripts: hardening-check in
 # tests/reliability/test_security.py; gdb: the backtraces of a crashed
 # child's core, if a test ever finds one.  dh_apache2 comes with apache2-dev;
@@ -23,7 +28,7 @@ deb_check_pkgs="lintian autopkgtest"
 case "${1:-test}" in
 build) pkgs=$build_pkgs ;;
 package) pkgs="$build_pkgs $deb_pkgs apache2 bpftrace curl" ;;
-test) pkgs="$build_pkgs $test_pkgs $deb_pkgs $deb_check_pkgs" ;;
+test) pkgs="$build_pkgs $test_pkgs $deb_pkgs $deb_check_pkgs $dtrace_pkgs" ;;
 *) echo "usage: $0 [build|package|test]" >&2; exit 2 ;;
 esac
 
