@@ -23,6 +23,7 @@ Skips with the reason where there is no such dtrace-utils, except under CI=true.
 Licensed under the Apache License, Version 2.0.
 """
 
+import fcntl
 import os
 import re
 import shutil
@@ -68,7 +69,26 @@ BEGIN {{ printf("ready\\n"); }}
 t = harness.Tap()
 
 
+def lock():
+    """One test at a time builds dtrace-utils or installs httpd.d into its
+    library directory (tests/static/test_dtrace_real.sh takes the same lock)."""
+    try:
+        f = open(PREFIX + '.lock', 'a')
+    except OSError:
+        return None
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
 def why_not():
+    build_sh = os.path.join(TOOLS, 'build.sh')
+    if (not os.path.isfile(os.path.join(PREFIX, '.feed')) and os.path.isfile(build_sh)
+            and os.geteuid() == 0 and (harness.IN_CI or os.environ.get('USDT_BUILD_DTRACE') == '1')):
+        p = subprocess.run(['bash', build_sh, PREFIX], env=dict(os.environ, FEED='1'),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True, timeout=1800)
+        if p.returncode != 0:
+            return 'FEED=1 bash %s %s failed:\n%s' % (build_sh, PREFIX, p.stdout[-2000:])
     if not os.path.isfile(os.path.join(PREFIX, '.feed')) or not os.access(DTRACE, os.X_OK):
         return ('no dtrace-utils built with FEED=1 in %s (FEED=1 bash %s/build.sh %s)'
                 % (PREFIX, TOOLS, PREFIX))
@@ -248,4 +268,5 @@ def missing(needs):
 
 
 harness.missing = missing
+_lock = lock()
 t.run(setup, needs=NEEDS)

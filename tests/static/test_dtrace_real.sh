@@ -50,6 +50,12 @@ cleanup() { [ -z "$installed" ] || rm -f "$installed"; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
+# One test at a time builds dtrace-utils or installs httpd.d into its
+# library directory (test_dtrace_xlate.py takes the same lock).
+if [ -d "$(dirname "$cache")" ] && command -v flock >/dev/null 2>&1 &&
+	exec 9>>"$cache.lock"; then
+	flock 9
+fi
 if [ -n "${USDT_REAL_DTRACE:-}" ]; then
 	real=$USDT_REAL_DTRACE
 elif "$cache/sbin/dtrace" -V >/dev/null 2>&1; then
