@@ -29,7 +29,7 @@ AS_CASE([$DTRACE_LIBDIR], [yes|no],
 AS_IF([test "$DTRACE_DLIB_INSTALL" = yes],
   [DTRACE_DLIB_WHERE="$DTRACE_LIBDIR/httpd.d ($DTRACE_DLIB variant)"],
   [test "$DTRACE_FLAVOUR" = apple],
-  [DTRACE_DLIB_WHERE="not installed (macOS: /usr/lib/dtrace is read-only and ld64 keeps native arguments only; dtrace -L DIR to use dtrace/httpd.d)"],
+  [DTRACE_DLIB_WHERE="not installed (macOS: /usr/lib/dtrace is read-only and ld64 keeps native arguments only; copy dtrace/httpd.d alone into a DIR for dtrace -L DIR)"],
   [DTRACE_DLIB_WHERE="not installed (--with-dtrace-dlib=no; built as dtrace/httpd.d, $DTRACE_DLIB variant)"])
 AC_SUBST([DTRACE_DLIB_WHERE])
 AM_CONDITIONAL([DTRACE_DLIB_INSTALL], [test "$DTRACE_DLIB_INSTALL" = yes])
