@@ -54,7 +54,7 @@ else
 fi
 probes_src=$(sed -n 's/^[ 	]*probe \([a-z_]*\)(.*/\1/p' "$srcdir/dtrace/mod_usdt.d" | sort)
 macros=$(gp macros all "$srcdir/dtrace/mod_usdt.d" | sed -n 's/^#define USDT_\([A-Z_]*\)_ENABLED().*/\1/p' |
-	tr 'A-Z' 'a-z' | sort)
+	tr '[:upper:]' '[:lower:]' | sort)
 check_empty "a USDT_<PROBE>() and USDT_<PROBE>_ENABLED() for every probe of mod_usdt.d" \
 	"$(printf '%s\n' "$probes_src" | sed 's/__/_/g' | sort | diff - "$(printf '%s\n' "$macros" > "$tmp/m"; echo "$tmp/m")" || true)"
 
