@@ -26,7 +26,7 @@ not_ok() {
 check() { desc=$1; shift; if "$@"; then ok "$desc"; else not_ok "$desc"; fi; }
 check_empty() { if [ -z "$2" ]; then ok "$1"; else not_ok "$1" "$2"; fi; }
 
-plan=14
+plan=15
 echo "1..$plan"
 if [ -f "$srcdir/config.status" ]; then
 	i=0
@@ -133,7 +133,7 @@ else
 		"record probes: $records" "$not_one"
 fi
 
-# 11-12: make install, and the D library's variant as test_dlib.sh checks it.
+# 11-13: make install, and the D library's variants as test_dlib.sh checks them.
 if (cd "$b" && make install > install.out 2>&1) &&
 	[ -f "$tmp/inst/dtrace/httpd.d" ] && [ -f "$tmp/inst/modules/mod_usdt.so" ] &&
 	[ ! -e "$tmp/inst/modules/mod_usdt.la" ]; then
@@ -151,7 +151,13 @@ else
 		"$(grep -v '^ok' "$tmp/dlib.out")"
 fi
 
-# 13-14: the flavour choices for dtrace-utils, from its -V alone.
+bad_variants=$(for v in net nodep own; do
+	env srcdir="$srcdir" builddir="$tmp/none" DLIB_VARIANT="$v" sh "$srcdir/tests/static/test_dlib.sh" \
+		> "$tmp/dlib-$v.out" 2>&1 || { echo "variant $v:"; grep '^not ok' "$tmp/dlib-$v.out"; }
+done)
+check_empty "test_dlib.sh passes for each variant generated from httpd.d.in (net, nodep, own)" "$bad_variants"
+
+# 14-15: the flavour choices for dtrace-utils, from its -V alone.
 mkdir -p "$tmp/oracle/sbin" "$tmp/oracle/lib64/dtrace" "$tmp/b2"
 cp "$standin" "$tmp/oracle/sbin/dtrace"
 conf2() {
