@@ -1,7 +1,7 @@
 # provider_args.awk: the argument sizes that a provider file's probes must
 # show in their SDT notes, one line per probe, fields separated by tabs:
 #
-#   provider  name  nargs  size1 size2 ...
+#   provider  name  nargs  size1 size2 ...  type1;type2;...
 #
 # A size is what <sys/sdt.h> writes before the "@" of an argument: the
 # argument's byte count, negative for a signed type.  Pointers (and long)
@@ -60,13 +60,17 @@ END {
 			sub(/^[^(]*\(/, "", args)
 			sub(/\)$/, "", args)
 			n = 0
-			sizes = ""
+			sizes = types = ""
 			if (args !~ /^[ \t]*(void)?[ \t]*$/) {
 				n = split(args, a, ",")
-				for (i = 1; i <= n; i++)
+				for (i = 1; i <= n; i++) {
 					sizes = sizes (i > 1 ? " " : "") size_of(a[i])
+					t = a[i]
+					gsub(/^[ \t]+|[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]*$/, "", t)
+					types = types (i > 1 ? ";" : "") t
+				}
 			}
-			print head "\t" probe "\t" n "\t" sizes
+			print head "\t" probe "\t" n "\t" sizes "\t" types
 		}
 	}
 	if (bad) exit 1

@@ -58,7 +58,7 @@ probes_sec=$(awk '{ for (i = 1; i <= NF; i++) if ($i == ".probes") { print $(i +
 in_probes() { sem=$1; shift; [ $# -eq 2 ] && [ $((sem)) -ne 0 ] &&
 	[ $((sem)) -ge $((0x$1)) ] && [ $((sem)) -lt $((0x$1 + 0x$2)) ]; }
 
-while IFS='	' read -r prov probe nargs sizes; do
+while IFS='	' read -r prov probe nargs sizes types; do
 	[ "$prov" = httpd ] || continue
 	# "sem nargs size size ...", the sizes as written before each "@"
 	got=$(awk -F '\t' -v p="$probe" '$1 == "httpd" && $2 == p {
