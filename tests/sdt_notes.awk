@@ -13,10 +13,10 @@
 # own assembler syntax and may contain spaces: arm64 writes "-4@[sp, 32]",
 # so splitting "Arguments:" on blanks is wrong there.  A new argument starts
 # at a word that begins with SIZE@; any other word continues the operand
-# before it.  The operand forms of each Debian release architecture
-# (amd64 "8@-16(%rbp)", arm64 "8@[sp, 144]", armel/armhf "-4@[r7, #4]",
-# i386 "8@%ecx", mips64el "-4@16($sp)", ppc64el "8@-8(31)",
-# s390x "-4@160(%r15)") are proven on real notes by
+# before it.  The operand forms of each Debian release architecture, as
+# their gcc 12 wrote them (amd64 "8@-104(%rsp)", arm64 "-4@[sp, 32]",
+# armel/armhf "8@[sp, #8]", i386 "8@72(%esp)", mips64el "8@64($sp)",
+# ppc64el "-4@10", s390x "8@160(%r15)"), are proven on real notes by
 # tests/static/test_sdt_notes.py.
 
 function flush() {
