@@ -11,9 +11,12 @@ built and checked in it, and its own Apache serving with the module loaded.
   ChrootApache
               the chroot's Apache on a loopback port (harness.Apache's
               start/stop/children/logs, with paths in the chroot)
-  shared_words(), serve()
-              the module's shared id counter read from a live process, and
-              a bounded batch of requests
+  shared_words(), serve(), enabled_path()
+              the module's shared id counter read from a live process, a
+              bounded batch of requests, the semaphores forced on
+  run(), add_checks()
+              what both tests run (under the cache's lock, qemu registered
+              and removed) and the checks both make
 
 A chroot is made by debootstrap's first stage (--foreign: download, check,
 unpack the base), then every package it downloaded unpacked with the host's
@@ -38,7 +41,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rel  # noqa: E402
-from rel import harness, log  # noqa: E402
+from rel import harness, expect, expect_eq, log  # noqa: E402
 
 SUITE = 'bookworm'
 # what building the module and running its unit and static tests need
@@ -517,3 +520,155 @@ def declared_sizes(ptr):
         if f[0] == 'httpd':
             sizes[f[1]] = f[3].split() if len(f) > 3 else []
     return sizes
+
+
+# ---------------------------------------------------------------------------
+# What test_i386.py and test_arm64.py both run and check
+
+def run(session, r, work):
+    """Under the arch's cache lock, with the chroot entered (and qemu
+    registered if needed, then removed): work(root, r).  Fills r."""
+    lock = locked(session.arch)
+    try:
+        binfmt = session.enter(r)
+        try:
+            work(r['root'], r)
+        finally:
+            if binfmt:
+                binfmt.__exit__()
+    finally:
+        lock.close()
+    r['secs'] = time.monotonic() - session.t0
+    log('%s: chroot %s; %s programs ran %s; %.0fs in all' % (
+        session.arch.name, r['chroot'], session.arch.name, r['exec'], r['secs']))
+    return r
+
+
+def need(d, *keys):
+    if 'skip' in d:
+        raise harness.Skip(d['skip'])
+    for k in keys:
+        if k not in d:
+            raise harness.Failure('not reached (%s missing): see the first failure' % k)
+
+
+def step(d, name):
+    for s in d['steps']:
+        if s[0] == name:
+            return s
+    raise harness.Failure('%s did not run' % name)
+
+
+def probes_section(session, module):
+    """(address, size) of the module's .probes section."""
+    rc, secs = session.sh(['readelf', '-SW', module], cap=30)
+    m = re.search(r'\.probes\s+PROGBITS\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)', secs)
+    expect(m, 'no .probes section:\n' + secs)
+    return int(m.group(1), 16), int(m.group(2), 16)
+
+
+def add_checks(t, session, bits, machine, requests):
+    """Register the checks both chroot tests make, for a module of `bits`
+    (32 or 64) built for `machine` (as readelf -h names it)."""
+    name = session.arch.name
+    model, ptr = ('ILP32', 4) if bits == 32 else ('LP64', 8)
+
+    @t.check('an %s %s chroot made by debootstrap runs %s programs' % (name, SUITE, name))
+    def _(d):
+        need(d, 'root', 'exec')
+        log('chroot %s: %s' % (d['root'], d['chroot']))
+        expect(d['exec'], 'cannot run %s programs' % name)
+
+    @t.check('the same configure, in the chroot, finds a %d-bit (%s) Apache and builds for it'
+             % (bits, model))
+    def _(d):
+        need(d, 'steps')
+        _, rc, secs, out = step(d, 'configure')
+        expect_eq(rc, 0, 'configure exit code\n' + out[-3000:])
+        m = re.search(r'^mod_usdt \d.*', out, re.M)
+        log(out[m.start():] if m else out[-1500:])
+        expect(re.search(r'data model \.+ %s' % model, out), 'configure did not find ' + model)
+
+    @t.check('the module builds in the chroot with -Werror')
+    def _(d):
+        need(d, 'steps')
+        _, rc, secs, out = step(d, 'make')
+        expect_eq(rc, 0, 'make exit code\n' + out[-3000:])
+
+    @t.check('in the chroot, the unit tests (ids, record, layout) and the static probe test '
+             '(%s\'s hook-size limit) pass' % name)
+    def _(d):
+        need(d, 'steps')
+        _, rc, secs, out = step(d, 'make check')
+        bad = []
+        for test, text in d['check_logs'].items():
+            if not text:
+                bad.append('%s: no log' % test)
+            bad += ['%s: %s' % (test, l) for l in text.splitlines() if l.startswith('not ok')]
+            for line in text.splitlines():
+                if line.startswith('# usdt_') and 'instructions' in line:
+                    log('%s, in the chroot: %s' % (name, line[2:]))
+        passed = sum(l.startswith('ok ') for text in d['check_logs'].values()
+                     for l in text.splitlines())
+        log('%s: %d checks passed in the chroot' % (name, passed))
+        expect(not bad and passed > 0, '\n'.join(bad) + '\n' + out[-2000:])
+
+    @t.check('from the host: the module is ELF%d %s, every probe of mod_usdt.d is in its '
+             'notes with the declared sizes (%d-byte pointers), semaphores in .probes'
+             % (bits, machine, ptr))
+    def _(d):
+        need(d, 'module')
+        m = d['module']
+        expect(os.path.exists(m), 'no module built')
+        rc, head = session.sh(['readelf', '-hW', m], cap=30)
+        expect('ELF%d' % bits in head and machine in head,
+               'not an ELF%d %s file:\n%s' % (bits, machine, head))
+        lo, size = probes_section(session, m)
+        rc, text = session.sh(['readelf', '-nW', m], cap=30)
+        digits = 2 * ptr
+        expect(re.search(r'Location: 0x[0-9a-f]{%d}, Base: 0x[0-9a-f]{%d}, '
+                         r'Semaphore: 0x[0-9a-f]{%d}$' % (digits, digits, digits), text, re.M),
+               'addresses in the notes are not %d-bit:\n%s' % (bits, text))
+        notes = [n for n in harness.probe_notes(m) if n['provider'] == 'httpd']
+        want = declared_sizes(ptr)
+        expect_eq(sorted(n['name'] for n in notes), sorted(want), 'httpd probes in the notes')
+        for n in notes:
+            log('%s note: %s %s' % (name, n['name'], ' | '.join(n['args'])))
+            expect_eq(harness.arg_sizes(n), want[n['name']], '%s argument sizes' % n['name'])
+            expect(lo <= n['semaphore'] < lo + size, '%s semaphore 0x%x not in .probes'
+                   % (n['name'], n['semaphore']))
+
+    @t.check('the chroot\'s Apache loads the %s module and serves requests' % name)
+    def _(d):
+        need(d, 'apache')
+        a = d['apache']
+        expect('usdt_module (shared)' in a['modules'], 'apache2 -M:\n' + a['modules'])
+        want = [200] * requests + [404]
+        for k in ('plain', 'enabled'):
+            expect_eq(a[k], want, '%s statuses' % k)
+        expect_eq(a['plain2'], [200] * 5 + [404], 'statuses after the semaphores went back to 0')
+        expect_eq(len(a['access']), 2 * (requests + 1) + 6, 'access log lines')
+        expect(not a['crash'], a['crash'])
+
+    @t.check('in the running %s child, untraced: semaphores 0, probe sites hold %s\'s nop'
+             % (name, name))
+    def _(d):
+        need(d, 'apache')
+        st = d['apache']['state0']
+        bad = {pid: s for pid, s in st.items()
+               if any(s[0].values()) or any(b != 'nop' for b in s[1].values())}
+        expect(st and not bad, 'pid: (semaphores, sites): %r' % (bad or st))
+
+    @t.check('with its semaphores set through harness.proc_addr, the %s child takes the enabled '
+             'path for every request (the id counter moves by the number of requests), '
+             'without a crash' % name)
+    def _(d):
+        need(d, 'apache')
+        a = d['apache']
+        log('the module\'s mappings in the child:\n' + '\n'.join(a['maps']))
+        expect_eq(a['state1'][0], dict((k, 1) for k in declared_sizes(ptr)), 'semaphores set')
+        expect_eq(a['counter_moves'], [requests + 1], 'moves of the shared id counter '
+                  '(a one-page shared mapping) over %d enabled requests' % (requests + 1))
+        expect(not a['counter_still'], 'the counter moved while untraced again')
+        expect(a['same_child'], 'the child is gone')
+        expect(not a['crash'], a['crash'])
