@@ -233,4 +233,4 @@ if __name__ == '__main__':
     if sys.argv[1:] == ['--write-fixtures']:
         write_fixtures()
     else:
-        t.run(setup, needs=())
+        t.run(setup, needs=(), live=False)
