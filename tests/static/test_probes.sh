@@ -128,6 +128,7 @@ for hook in usdt_post_read_request usdt_log_transaction; do
 		# shellcheck disable=SC2086
 		set -- ${len:-99 0}
 		echo "# $hook: $1 instructions to its first return (landing pad: $2), with $objdump"
+		[ "$2" -eq 0 ] || desc="untraced, $hook runs at most $((limit + $2)) instructions ($machine, with a landing pad)"
 		check "$desc" test "$1" -le $((limit + $2))
 	fi
 done
