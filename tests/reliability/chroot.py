@@ -672,3 +672,45 @@ def add_checks(t, session, bits, machine, requests):
         expect(not a['counter_still'], 'the counter moved while untraced again')
         expect(a['same_child'], 'the child is gone')
         expect(not a['crash'], a['crash'])
+
+
+def trace(httpd, module, requests, agent):
+    """Where the chroot's programs run natively: bpftrace on the host,
+    attached by the module's path, counting request-done over a batch."""
+    prog = ('BEGIN { printf("READY\\n"); }\n'
+            'usdt:@MODULE@:httpd:request__done { @d = count(); @st[arg1] = count(); }\n')
+    bt = os.path.join(httpd.root, 'host-trace.bt')
+    with open(bt, 'w') as f:
+        f.write(prog)
+    tr = rel.MapTracer(bt, module=module)
+    tr.start()
+    try:
+        statuses = serve(httpd, requests, 'traced', agent)
+        time.sleep(1)
+    finally:
+        tr.stop()
+    m = tr.maps()
+    tr.cleanup()
+    return {'statuses': statuses, 'dones': rel.scalar(m, 'd'), 'st': m.get('st', {})}
+
+
+def foreign_trace(session, httpd, module, requests, agent):
+    """Under qemu-user: what the host's bpftrace does when asked to trace
+    the emulated child's module by its path (bounded to 60 s), and the
+    child's probe state and service meanwhile and after."""
+    prog = ('BEGIN { printf("READY\\n"); } usdt:%s:httpd:request__done { @d = count(); }'
+            % module)
+    p = subprocess.Popen(['bpftrace', '-e', prog], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True, preexec_fn=harness._tracer_preexec)
+    try:
+        out = p.communicate(timeout=60)[0]
+        attached = False
+    except subprocess.TimeoutExpired:
+        attached = True             # still running: it attached to something
+        p.send_signal(2)
+        out = p.communicate(timeout=30)[0]
+    pid = httpd.children()[0]
+    return {'rc': p.returncode, 'attached': attached, 'out': out,
+            'state': rel.probe_state(pid, module),
+            'statuses': serve(httpd, requests, 'foreign', agent), 'crash': rel.no_crash(httpd)}

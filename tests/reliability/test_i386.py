@@ -39,13 +39,12 @@ Run: USDT_SLOW_TESTS=1 builddir=$PWD srcdir=.. tests/reliability/test_i386.py
 import os
 import shutil
 import sys
-import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chroot  # noqa: E402
-import rel  # noqa: E402
-from rel import harness, expect_eq, log  # noqa: E402
+from chroot import harness  # noqa: E402
+from rel import expect_eq, log  # noqa: E402
 
 ARCH = chroot.I386
 BUDGET = 9 * 60                 # seconds for the whole test, first run included
@@ -57,10 +56,6 @@ t = harness.Tap()
 S = chroot.Session(ARCH, BUDGET)
 
 
-def serve(httpd, n, tag):
-    return chroot.serve(httpd, n, tag, 'i386')
-
-
 def work(root, r):
     S.build(root, r, CHECK_TESTS)
     if os.path.exists(r['module']):
@@ -68,26 +63,7 @@ def work(root, r):
             a = r['apache'] = chroot.enabled_path(httpd, r['module'], REQUESTS, 'i386')
             a['native'] = r['native']
             if r['native'] and shutil.which('bpftrace'):
-                a['trace'] = trace(httpd, r['module'])
-
-
-def trace(httpd, module):
-    """Native i386 only: bpftrace on the host, attached by the module's path."""
-    prog = ('BEGIN { printf("READY\\n"); }\n'
-            'usdt:@MODULE@:httpd:request__done { @d = count(); @st[arg1] = count(); }\n')
-    bt = os.path.join(httpd.root, 'i386.bt')
-    with open(bt, 'w') as f:
-        f.write(prog)
-    tr = rel.MapTracer(bt, module=module)
-    tr.start()
-    try:
-        statuses = serve(httpd, REQUESTS, 'traced')
-        time.sleep(1)
-    finally:
-        tr.stop()
-    m = tr.maps()
-    tr.cleanup()
-    return {'statuses': statuses, 'dones': rel.scalar(m, 'd'), 'st': m.get('st', {})}
+                a['trace'] = chroot.trace(httpd, r['module'], REQUESTS, 'i386')
 
 
 def setup():
