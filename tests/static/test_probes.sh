@@ -54,11 +54,11 @@ check "the httpd probes in the notes are those of mod_usdt.d ($(wc -l < "$tmp/wa
 
 # The .probes section's address range, for the semaphores.
 probes_sec=$(awk '{ for (i = 1; i <= NF; i++) if ($i == ".probes") { print $(i + 2), $(i + 4); exit } }' "$tmp/sections")
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2317
 in_probes() { sem=$1; shift; [ $# -eq 2 ] && [ $((sem)) -ne 0 ] &&
 	[ $((sem)) -ge $((0x$1)) ] && [ $((sem)) -lt $((0x$1 + 0x$2)) ]; }
 
-while IFS='	' read -r prov probe nargs sizes types; do
+while IFS='	' read -r prov probe nargs sizes _types; do
 	[ "$prov" = httpd ] || continue
 	# "sem nargs size size ...", the sizes as written before each "@"
 	got=$(awk -F '\t' -v p="$probe" '$1 == "httpd" && $2 == p {
@@ -99,7 +99,7 @@ case $machine in
 *X86-64*) limit=4 triplet=x86_64-linux-gnu ;;
 *80386*) limit=6 triplet=i686-linux-gnu ;;
 *AArch64*) limit=5 triplet=aarch64-linux-gnu ;;
-*) limit= triplet= ;;
+*) limit='' triplet='' ;;
 esac
 objdump=
 for o in objdump ${triplet:+$triplet-objdump}; do
