@@ -4,8 +4,9 @@
 #   provider  name  nargs  size1 size2 ...  type1;type2;...
 #
 # A size is what <sys/sdt.h> writes before the "@" of an argument: the
-# argument's byte count, negative for a signed type.  Pointers (and long)
-# take the data model's size, given as -v ptr=8 (LP64) or -v ptr=4 (ILP32).
+# argument's byte count, negative for a signed type (pid_t is an int on
+# every Linux architecture).  Pointers (and long) take the data model's
+# size, given as -v ptr=8 (LP64) or -v ptr=4 (ILP32).
 # Run: awk -v ptr=8 -f tests/provider_args.awk dtrace/mod_usdt.d
 # A type this file does not know is an error (exit 1), not a guess.
 
@@ -17,7 +18,7 @@ function size_of(type, t) {
 	if (t ~ /^u?int32_t$/) return (t ~ /^u/ ? "" : "-") 4
 	if (t ~ /^u?int16_t$/) return (t ~ /^u/ ? "" : "-") 2
 	if (t ~ /^u?int8_t$/) return (t ~ /^u/ ? "" : "-") 1
-	if (t == "int" || t == "signed int") return -4
+	if (t == "int" || t == "signed int" || t == "pid_t") return -4
 	if (t == "unsigned" || t == "unsigned int") return 4
 	if (t == "long" || t == "signed long") return -ptr
 	if (t == "unsigned long" || t == "size_t" || t == "uintptr_t") return ptr
