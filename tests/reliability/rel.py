@@ -14,8 +14,8 @@
               a private Apache (harness.Apache) sized for a given concurrency
   check_ids() the pairing rules over @s / @d maps
   probe_state(), live_state()
-              the semaphores and the probe sites' first bytes in a live
-              process (0xcc while a uprobe is there, the nop when it has gone)
+              the semaphores and the probe sites in a live process ('trap'
+              while a uprobe is there, 'nop' when it has gone)
   no_crash()  the error log has no "exit signal" and no segmentation fault
 
 Every test here needs root, bpftrace, Apache and the load tools; without them
@@ -520,19 +520,21 @@ def module_notes(path):
 
 
 def probe_state(pid, path=None):
-    """({probe: semaphore}, {probe: first byte of its site}) in process pid:
-    a semaphore is nonzero while a uprobe is on the probe's site (however
-    many tracers share that uprobe); a site holds the
-    file's nop (0x90) when no uprobe is there, int3 (0xcc) while one is."""
+    """({probe: semaphore}, {probe: 'nop' or 'trap'}) in process pid: a
+    semaphore is nonzero while a uprobe is on the probe's site (however
+    many tracers share that uprobe); a site holds the file's nop when no
+    uprobe is there, the architecture's breakpoint while one is
+    (harness.site_state: x86 0x90 / int3 0xcc, arm64 nop / brk #5)."""
     path = path or harness.MODULE
     sites, sems, segs = module_notes(path)
+    width = len(harness.site_bytes(path)[1])
     sem_vals, site_vals = {}, {}
     with open('/proc/%d/mem' % pid, 'rb', buffering=0) as mem:
         for name in sites:
             mem.seek(harness.proc_addr(pid, path, sems[name], segs))
             sem_vals[name] = int.from_bytes(mem.read(2), sys.byteorder)
             mem.seek(harness.proc_addr(pid, path, sites[name], segs))
-            site_vals[name] = mem.read(1)[0]
+            site_vals[name] = harness.site_state(path, mem.read(width))
     return sem_vals, site_vals
 
 

@@ -105,22 +105,24 @@ def apachectl(httpd, action):
 
 
 def unhooked(httpd, timeout=5):
-    """{pid: (semaphores, site bytes)} of children where a probe is still
-    enabled or a site still holds an int3, after waiting up to timeout."""
+    """{pid: (semaphores, sites)} of children where a probe is still
+    enabled or a site still holds a uprobe's breakpoint, after waiting up
+    to timeout."""
     def bad():
         state = rel.live_state(httpd)
         return {pid: st for pid, st in state.items()
-                if any(st[0].values()) or any(b == 0xcc for b in st[1].values())}
+                if any(st[0].values()) or any(b != 'nop' for b in st[1].values())}
     if harness.wait_until(lambda: not bad(), timeout, 0.1):
         return {}
     return bad()
 
 
 def hooked(httpd):
-    """Children where both probes are enabled and both sites hold an int3."""
+    """Children where every probe is enabled and every site holds a uprobe's
+    breakpoint."""
     state = rel.live_state(httpd)
     return {pid for pid, (sem, sites) in state.items()
-            if all(v > 0 for v in sem.values()) and all(b == 0xcc for b in sites.values())}
+            if all(v > 0 for v in sem.values()) and all(b == 'trap' for b in sites.values())}
 
 
 # ---------------------------------------------------------------------------

@@ -90,13 +90,10 @@ EOF
 # the very variable that PROBE_ENABLED() reads.
 t_notes() {
 	[ -x "$work/prog" ] || { echo "no program from the previous check"; return 1; }
-	$readelf -n "$work/prog" | awk '
-		/^ *stapsdt/ { sdt = 1; next }
-		/^ *[A-Za-z]+ +0x[0-9a-f]+/ { sdt = 0 }
-		sdt && $1 == "Provider:" { p = $2 }
-		sdt && $1 == "Name:" { name = $2 }
-		sdt && /Semaphore:/ { sem = $NF; sub(/^0x0*/, "", sem) }
-		sdt && $1 == "Arguments:" { print p, name, NF - 1, sem }' |
+	# tests/sdt_notes.awk: the parser every test shares (an operand may
+	# contain blanks: arm64 writes -4@[sp, 32])
+	$readelf -n "$work/prog" | awk -f "$srcdir/tests/sdt_notes.awk" |
+		awk -F '\t' '{ sem = $5; sub(/^0x0*/, "", sem); print $1, $2, $6, sem }' |
 		sort -u >"$work/notes" &&
 	cat "$work/notes" &&
 	for probe in request__start request__done; do
