@@ -12,11 +12,16 @@ set -eu
 build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
 test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils
-	apache2-utils debootstrap wrk valgrind devscripts gdb linux-perf"
+	apache2-utils debootstrap wrk valgrind devscripts gdb linux-perf
+	bpfcc-tools linux-headers-$(dpkg --print-architecture) tmux"
 # wrk and valgrind: tests/bench; devscripts: hardening-check in
 # tests/reliability/test_security.py; gdb: the backtraces of a crashed
-# child's core, if a test ever finds one; linux-perf: tests/tools/test_perf.py.  dh_apache2 comes with apache2-dev;
-# tests/package checks the package with lintian and runs its autopkgtests.
+# child's core, if a test ever finds one.  tests/tools: linux-perf
+# (test_perf.py), bpfcc-tools and Debian's kernel headers, which BCC
+# compiles against when the running kernel has none of its own
+# (test_bcc.py), tmux (http-top's screen, test_http_top.py).  dh_apache2
+# comes with apache2-dev; tests/package checks the package with lintian and
+# runs its autopkgtests.
 deb_pkgs="dpkg-dev debhelper fakeroot libcmocka-dev python3"
 deb_check_pkgs="lintian autopkgtest"
 
