@@ -49,14 +49,16 @@ UPROBE_EVENTS = os.path.join(TRACEFS, 'uprobe_events')
 # the string event's group: this test's own, so that it cannot clash with
 # an operator's or another test's events
 GROUP = 'usdt_test_%d' % os.getpid()
-# the README's sed: perf's uprobe line for the SDT event, renamed, its
-# arguments named, and arg3 and arg4 (method, uri: pointers) fetched as
-# strings
-STRING_SED = (r's|^p:sdt_httpd/request__done |p:%s/request__done |;'
-              r's/ arg1=/ id=/; s/ arg2=/ status=/;'
-              r's/ arg3=\([^ ]*\):u64/ method=+0(\1):string/;'
-              r's/ arg4=\([^ ]*\):u64/ uri=+0(\1):string/;'
-              r's/ arg5=/ elapsed_us=/; s/ arg6=/ record=/')
+# the README's sed (with this test's group for its httpd_str): perf's
+# uprobe line for the SDT event, renamed, its arguments named, arg3 and
+# arg4 (method, uri: pointers) fetched as strings, and arg6 (the record)
+# read at raddr's offset (136 in a 64-bit process: src/dthttpd.h)
+STRING_SED = [r's|^p:sdt_httpd/|p:%s/|' % GROUP,
+              r's/ arg1=/ id=/', r's/ arg2=/ status=/',
+              r's/ arg3=\([^ ]*\):u64/ method=+0(\1):string/',
+              r's/ arg4=\([^ ]*\):u64/ uri=+0(\1):string/',
+              r's/ arg5=/ elapsed_us=/',
+              r's/ arg6=\([^ ]*\):u64/ raddr=+0(+136(\1)):string/']
 RECORD = re.compile(r'^\s*(\d+)/(\d+)\s+(\w+):(\w+):\s+\(([0-9a-f]+)\)(.*)$')
 FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 
@@ -135,8 +137,10 @@ def setup():
     added = []
     with harness.Apache() as httpd:
         try:
-            d['buildid'] = perf('buildid-cache', '--add', so)
+            # from an empty build-id cache: perf probe -x adds the module
+            perf('buildid-cache', '--remove', so)
             d['probe'] = perf('probe', '-x', so, 'sdt_httpd:request__done')
+            d['list'] = perf('list', 'sdt')
             m = re.search(r'^\s+(sdt_httpd:request__done\w*) \(on ', d['probe'][1], re.M)
             if not m:
                 raise RuntimeError('perf probe added no event:\n' + d['probe'][1])
@@ -145,8 +149,9 @@ def setup():
             d['event'] = event
             d['perf_line'] = [l for l in uprobe_lines()
                               if l.startswith('p:%s ' % event.replace(':', '/'))]
+            sed = ['sed'] + [a for e in STRING_SED for a in ('-e', e)]
             string_line = subprocess.run(
-                ['sed', STRING_SED % GROUP], input='\n'.join(d['perf_line']) + '\n',
+                sed, input='\n'.join(d['perf_line']) + '\n',
                 stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.strip()
             d['string_line'] = string_line
             if not string_line.startswith('p:'):
@@ -235,11 +240,14 @@ def sent(d):
     return collections.Counter(d['sent'])
 
 
-@t.check('perf buildid-cache --add and perf probe -x SO sdt_httpd:request__done succeed')
+@t.check('perf probe -x SO sdt_httpd:request__done, from an empty build-id cache; '
+         'then perf list sdt shows both probes')
 def _(d):
-    expect_eq(d['buildid'][0], 0, 'perf buildid-cache --add exit status (%s)' % d['buildid'][1])
     expect_eq(d['probe'][0], 0, 'perf probe exit status (%s)' % d['probe'][1])
     expect_eq(d['event'], 'sdt_httpd:request__done', 'event name')
+    listed = re.findall(r'^\s*(sdt_httpd:\w+)\s+\[SDT event\]', d['list'][1], re.M)
+    expect_eq(sorted(listed), ['sdt_httpd:request__done', 'sdt_httpd:request__start'],
+              'perf list sdt')
 
 
 @t.check('the uprobe perf wrote: the probe site, the semaphore (ref_ctr_offset), six arguments')
@@ -260,7 +268,9 @@ def _(d):
     line = d['string_line']
     expect(line.startswith('p:%s/request__done ' % GROUP), 'renamed: %s' % line)
     expect(re.search(r' method=\+0\([^ ]+\):string ', line)
-           and re.search(r' uri=\+0\([^ ]+\):string ', line), 'string fetches: %s' % line)
+           and re.search(r' uri=\+0\([^ ]+\):string ', line)
+           and re.search(r' raddr=\+0\(\+136\([^ ]+\)\):string$', line),
+           'string fetches: %s' % line)
 
 
 @t.check('no tracer: the semaphores are 0; perf record: request-done\'s set in the parent '
@@ -305,10 +315,14 @@ def _(d):
     expect(all(r['arg5'] > 0 for r in nums), 'elapsed_us (arg5) > 0')
 
 
-@t.check('the string event: each request\'s method, URI and status, as the client sent and saw them')
+@t.check('the string event: each request\'s method, URI and status, as the client sent and '
+         'saw them, and its client address from the record')
 def _(d):
     got = collections.Counter((r['status'], r['method'], r['uri']) for r in strings(d))
     expect_eq(got, sent(d), 'status, method, uri')
+    # from the record: curl over IPv6, the rest over IPv4
+    expect_eq(sorted((r['uri'], r['raddr']) for r in strings(d) if r['raddr'] != '127.0.0.1'),
+              [('/static.txt?perf=v6', '::1')], 'clients (raddr) other than 127.0.0.1')
 
 
 @t.check('both events saw the same hits: same ids, statuses, elapsed times')
