@@ -317,4 +317,4 @@ def _(d):
 
 
 if __name__ == '__main__':
-    t.run(setup, needs=harness.LIVE + ('bcc',))
+    t.run(setup, needs=('root', 'apache', 'module', 'bcc'))
