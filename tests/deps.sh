@@ -15,7 +15,8 @@ cross_pkgs="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabi gcc-arm-linux-gnueabihf
 build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
 test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils
-	apache2-utils debootstrap wrk valgrind devscripts gdb $cross_pkgs"
+	apache2-utils debootstrap wrk valgrind devscripts gdb linux-perf
+	bpfcc-tools linux-headers-$(dpkg --print-architecture) tmux $cross_pkgs"
 # The cross compilers (with their binutils) of Debian's other release
 # architectures: tests/static/test_sdt_notes.py reads the probe notes they
 # write, and test_probes.sh disassembles the arm64 module of
@@ -29,8 +30,12 @@ dtrace_pkgs="gcc-bpf binutils-bpf libbpf-dev binutils-dev libelf-dev zlib1g-dev
 	xz-utils libc6-dev-i386"
 # wrk and valgrind: tests/bench; devscripts: hardening-check in
 # tests/reliability/test_security.py; gdb: the backtraces of a crashed
-# child's core, if a test ever finds one.  dh_apache2 comes with apache2-dev;
-# tests/package checks the package with lintian and runs its autopkgtests.
+# child's core, if a test ever finds one.  tests/tools: linux-perf
+# (test_perf.py), bpfcc-tools and Debian's kernel headers, which BCC
+# compiles against when the running kernel has none of its own
+# (test_bcc.py), tmux (http-top's screen, test_http_top.py).  dh_apache2
+# comes with apache2-dev; tests/package checks the package with lintian and
+# runs its autopkgtests.
 deb_pkgs="dpkg-dev debhelper fakeroot libcmocka-dev python3"
 deb_check_pkgs="lintian autopkgtest"
 

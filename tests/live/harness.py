@@ -79,7 +79,8 @@ def wait_until(pred, timeout, interval=0.05):
 def missing(needs):
     """Why this machine cannot run a test that needs `needs`, or None.
 
-    needs is a subset of {'root', 'bpftrace', 'module', 'apache', 'nghttp', 'curl'}.
+    needs is a subset of {'root', 'bpftrace', 'module', 'apache', 'nghttp', 'curl',
+    'perf', 'bcc', 'tmux'}.
     """
     if 'root' in needs and os.geteuid() != 0:
         return 'not root (live tracing needs root)'
@@ -93,6 +94,12 @@ def missing(needs):
         return 'no nghttp (nghttp2-client)'
     if 'curl' in needs and not shutil.which('curl'):
         return 'no curl'
+    if 'perf' in needs and not shutil.which('perf'):
+        return 'no perf (linux-perf)'
+    if 'bcc' in needs and not shutil.which('trace-bpfcc'):
+        return 'no trace-bpfcc (bpfcc-tools)'
+    if 'tmux' in needs and not shutil.which('tmux'):
+        return 'no tmux'
     return None
 
 

@@ -17,6 +17,7 @@ Licensed under the Apache License, Version 2.0.
 """
 
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -29,6 +30,13 @@ SRCDIR = os.path.abspath(os.environ.get('srcdir')
 BUILDDIR = os.path.abspath(os.environ.get('builddir') or SRCDIR)
 TOOLS = ['http-requests.bt', 'http-latency.bt', 'http-top.bt', 'http-slow.bt']
 ATTACH = re.compile(r'^usdt:([^:]+):httpd:(\w+)$', re.M)
+
+# Lines a tool adds to the shared preamble, right after the -h line.
+# http-top.bt: bpftrace cannot tell whether stdout is a terminal, so the
+# shell picks SCREEN (its third parameter) unless the user gave it.
+OWN_PREAMBLE = {
+    'http-top.bt': ['//bin/true; [ $# -ge 3 ] || ! [ -t 1 ] || set -- "${1:-5}" "${2:-0}" 1'],
+}
 
 # A stand-in for bpftrace: records its environment and arguments (NUL-separated).
 FAKE_BPFTRACE = '''#!/bin/sh
@@ -125,15 +133,22 @@ def check_header(name):
     lines = text.splitlines()
     expect(lines[0] == '#!/bin/sh', 'first line %r: the /bin/sh preamble starts the tool' % lines[0])
     pre = preamble(text)
-    expect(lines[1:1 + len(pre)] == pre and len(pre) == 4, 'the preamble: lines 2-5')
+    own = OWN_PREAMBLE.get(name, [])
+    n = 4 + len(own)
+    expect(lines[1:1 + len(pre)] == pre and len(pre) == n, 'the preamble: lines 2-%d' % (n + 1))
+    expect(pre[1:1 + len(own)] == own, 'the tool\'s own preamble lines, after -h\'s: %r' % own)
     ref = [re.sub(r'BPFTRACE_STRLEN:-\d+', 'N', l) for l in preamble(source(TOOLS[0]))]
-    expect([re.sub(r'BPFTRACE_STRLEN:-\d+', 'N', l) for l in pre] == ref,
+    expect([re.sub(r'BPFTRACE_STRLEN:-\d+', 'N', l) for l in pre[:1] + pre[1 + len(own):]] == ref,
            'the preamble differs from %s\'s (but for the string length)' % TOOLS[0])
-    expect(lines[5] == '/*' and re.match(r'^ \* %s  \S' % re.escape(name), lines[6]),
-           'after the preamble, "/*" and " * %s  purpose": %r' % (name, lines[5:7]))
-    for what in ('USAGE: %s' % name, 'Example of usage:', '# bpftrace %s' % name, 'Hit Ctrl-C to end.',
+    expect(lines[n + 1] == '/*' and re.match(r'^ \* %s  \S' % re.escape(name), lines[n + 2]),
+           'after the preamble, "/*" and " * %s  purpose": %r' % (name, lines[n + 1:n + 3]))
+    for what in ('USAGE: %s' % name, 'Example of usage:', 'Hit Ctrl-C to end.',
                  'USDT_MODULE=', '@MODULE_PATH@', 'Licensed under', 'Created this.'):
         expect(what in text, 'the header has no %r' % what)
+    # the sample's command line, as it was run: "bpftrace NAME ..." or the
+    # tool run directly ("USDT_MODULE=... .../NAME ...")
+    expect(re.search(r'^ \* # (bpftrace |\S*=\S* )?\S*\b%s\b' % re.escape(name), text, re.M),
+           'the header has no sample command line "# ... %s"' % name)
 
 
 def usage_params(name):
@@ -168,8 +183,9 @@ def check_begin_end(name):
     expect(maps <= cleared, 'END leaves %r to print at exit' % sorted(maps - cleared))
 
 
-def run_tool(name, args, env_extra, tmp):
-    """Run the built tool through /bin/sh with the stand-in bpftrace first in PATH."""
+def run_tool(name, args, env_extra, tmp, tty=False):
+    """Run the built tool through /bin/sh with the stand-in bpftrace first in
+    PATH; with tty, its stdout is a terminal (a pty)."""
     out = os.path.join(tmp, 'out')
     if os.path.exists(out):
         os.unlink(out)
@@ -178,8 +194,17 @@ def run_tool(name, args, env_extra, tmp):
     env.pop('BPFTRACE_STRLEN', None)
     env.pop('USDT_MODULE', None)
     env.update(env_extra)
-    p = subprocess.run(['sh', built(name)] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, env=env, timeout=30)
+    if tty:
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run(['sh', built(name)] + args, stdout=slave, stderr=subprocess.PIPE,
+                               universal_newlines=True, env=env, timeout=30)
+        finally:
+            os.close(slave)
+            os.close(master)
+    else:
+        p = subprocess.run(['sh', built(name)] + args, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, env=env, timeout=30)
     called = None
     if os.path.exists(out):
         with open(out) as f:
@@ -227,6 +252,18 @@ def check_module_override(name, tmp):
            % (p.returncode, 'run' if called else 'not run', p.stderr))
 
 
+def check_screen(name, tmp):
+    """http-top.bt run directly: SCREEN 1 when stdout is a terminal, unless given."""
+    cases = [([], True, ['5', '0', '1']), (['2', '123'], True, ['2', '123', '1']),
+             (['2', '0', '0'], True, ['2', '0', '0']), ([], False, []),
+             (['2', '123'], False, ['2', '123'])]
+    for args, tty, want in cases:
+        p, called = run_tool(name, args, {}, tmp, tty=tty)
+        expect(called is not None, 'bpftrace not run: %s' % p.stderr)
+        expect(called[1:] == [built(name)] + want, '%s, stdout %s: bpftrace %r, want %r' % (
+            args, 'a terminal' if tty else 'a pipe', called[1:], [built(name)] + want))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix='usdt-bttools-')
     try:
@@ -252,6 +289,8 @@ def main():
                      'missing file stops it', check_module_override)):
                 checks.append(('%s: %s' % (name, what),
                                lambda fn=fn, name=name: fn(name, tmp)))
+        checks.append(('http-top.bt: run directly, SCREEN 1 on a terminal, 0 on a pipe, '
+                       'as given if given', lambda: check_screen('http-top.bt', tmp)))
         print('1..%d' % len(checks))
         failed = 0
         for i, (name, fn) in enumerate(checks, 1):

@@ -1,22 +1,35 @@
 #!/usr/bin/python3
 """test_http_top.py: examples/http-top.bt against a real Apache.
 
-A private Apache with the built module; the tool runs as an operator runs
-it on a local build, every 2 s and limited to that server
-(USDT_MODULE=... examples/http-top.bt 2 PID), and a second copy with no
-argument (every 5 s, every server: only its first lines are judged).  Right after an interval
-is printed, a known mix goes out within well under 2 s: many fast requests
-of a few URIs from 127.0.0.1, one slow request from ::1.  The checks parse
-each interval's block: requests per second, status classes, top URIs and
-clients by count and by total time, and compare them with what was sent.
+A private Apache with the built module and two name-based virtual hosts
+(usdt.test, the default, and other.test), and a second access log with
+each request's virtual host, status and bytes (%v %>s %B).  The tool runs
+as an operator runs it on a local build, every 2 s and limited to that
+server (USDT_MODULE=... examples/http-top.bt 2 PID), its output a pipe, and
+a second copy with no argument (every 5 s, every server: only its first
+lines are judged).  Right after an interval is printed, a known mix goes
+out within well under 2 s: many fast requests of a few URIs from
+127.0.0.1, some of them to other.test, one slow request from ::1.  The
+checks parse each interval's block: requests and bytes per second, requests
+and bytes by status class, top URIs and clients by count and by total time,
+virtual hosts by count and by bytes, and compare them with what was sent
+and what Apache logged.
+
+Then the screen: the tool runs directly in a tmux pane (a terminal), so it
+picks SCREEN 1 by itself; the pane is read with capture-pane while a mix
+of seven URIs goes out, and the tool is stopped with send-keys C-c.  The
+screen holds one interval at a time, drawn from its top line, with the top
+5 of each list.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so builddir=. srcdir=.. tests/tools/test_http_top.py
-Needs root and bpftrace (skips otherwise, fails under CI=true).  Prints TAP.
+Needs root, bpftrace and tmux (skips otherwise, fails under CI=true).  Prints TAP.
 """
 
 import collections
 import os
 import re
+import shlex
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -29,7 +42,24 @@ t = harness.Tap()
 
 SLOW = 0.4
 SLOW_URI = '/static.txt?slow=1'
-MIX = [('/static.txt', 200)] * 6 + [('/missing', 404)] * 3 + [('/dir', 301)] * 2
+# (uri, status, virtual host)
+MIX = ([('/static.txt', 200, 'usdt.test')] * 4 + [('/static.txt', 200, 'other.test')] * 2
+       + [('/missing', 404, 'usdt.test')] * 3 + [('/dir', 301, 'other.test')] * 2)
+# seven URIs, so that the screen's top 5 leaves two out
+SCREEN_MIX = [('/static.txt', 200)] * 6 + [('/missing', 404)] * 5 + [('/dir', 301)] * 4 + [
+    ('/static.txt?s=%d' % i, 200) for i in range(4) for _ in range(4 - i)]
+VHOSTS = """\
+<VirtualHost *:*>
+    ServerName usdt.test
+</VirtualHost>
+<VirtualHost *:*>
+    ServerName other.test
+</VirtualHost>
+CustomLog logs/vhost.log "%v %>s %B"
+"""
+BUSY_MAPS = {'requests_per_s', 'bytes_per_s', 'requests', 'bytes', 'top_uri_by_count',
+             'top_uri_by_total_us', 'top_client_by_count', 'top_client_by_total_us',
+             'top_vhost_by_count', 'top_vhost_by_bytes'}
 BLOCK = re.compile(r'^(\d\d):(\d\d):(\d\d), the last (\d+) s:( no requests)?$')
 MAPLINE = re.compile(r'^@(\w+)\[(.*)\]: (\d+)$')
 
@@ -60,8 +90,21 @@ def summed(bl, name):
     return dict(total)
 
 
+def vhost_log(httpd):
+    """[(vhost, status, bytes)] of logs/vhost.log ("-" bytes as 0)."""
+    rows = []
+    for line in httpd.read('logs', 'vhost.log').splitlines():
+        v, st, b = line.split(' ')
+        rows.append((v, int(st), int(b) if b.isdigit() else 0))
+    return rows
+
+
+def status_class(status):
+    return '%dxx' % (status // 100)
+
+
 def setup():
-    with harness.Apache() as httpd:
+    with harness.Apache(extra=VHOSTS) as httpd:
         # limited to this server: other tests' servers may load the same module
         with toolrun.Tool('http-top.bt', 2, httpd.pid) as tool, \
                 toolrun.Tool('http-top.bt') as default:
@@ -72,15 +115,97 @@ def setup():
             n0 = len(blocks(tool.out()))
             tool.wait_for(lambda ls: len(blocks(ls)) > n0, 5)
             with harness.Http1(httpd.port, '127.0.0.1') as c:
-                for uri, want in MIX:
-                    expect_eq(c.get(uri).status, want, 'status of ' + uri)
+                for uri, want, vhost in MIX:
+                    expect_eq(c.get(uri, host=vhost).status, want, 'status of ' + uri)
             status, _ = toolrun.slow_request(httpd.port, '::1', delay=SLOW, target=SLOW_URI)
             expect_eq(status, 200, 'status of the slow request')
             n = len(MIX) + 1
             tool.wait_for(lambda ls: summed(blocks(ls), 'requests').get('all', 0) >= n, 6)
             default.wait_for(lambda ls: len(blocks(ls)) >= 1, 8)
-        return {'out': tool.body(), 'default': default.body(), 'pid': httpd.pid,
-                'stderr': tool.stderr() + default.stderr()}
+        d = {'out': tool.body(), 'default': default.body(), 'pid': httpd.pid,
+             'stderr': tool.stderr() + default.stderr(), 'vhost_log': vhost_log(httpd)}
+        d.update(screen(httpd))
+        return d
+
+
+class Tmux:
+    """A tmux server of our own (-L: its own socket), one detached session
+    running one command in a pane of a fixed size; kill() ends the server."""
+
+    def __init__(self, command, width=160, height=60):
+        self.sock = 'usdt-top-%d' % os.getpid()
+        self.tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'top', '-x', str(width),
+                  '-y', str(height), command)
+        self.tmux('set-option', '-t', 'top', 'remain-on-exit', 'on')
+
+    def tmux(self, *args):
+        return subprocess.run(['tmux', '-L', self.sock] + list(args), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True, check=True,
+                              timeout=30).stdout
+
+    def screen(self):
+        """The pane's visible lines, trailing blank ones left out."""
+        lines = self.tmux('capture-pane', '-p', '-t', 'top').split('\n')
+        while lines and not lines[-1].strip():
+            lines.pop()
+        return lines
+
+    def pane(self, fmt):
+        return self.tmux('display-message', '-p', '-t', 'top', fmt).strip()
+
+    def kill(self):
+        subprocess.run(['tmux', '-L', self.sock, 'kill-server'], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+
+
+def screen(httpd):
+    """The tool run directly in a tmux pane, where its stdout is a terminal."""
+    d = {'screens': [], 'screen_mix': None}
+    tool = toolrun.tool_path('http-top.bt')
+    with open(tool) as f:
+        probes = harness.probes_used(f.read())
+    cmd = 'exec env -u BPFTRACE_STRLEN USDT_MODULE=%s %s 2 %d' % (
+        shlex.quote(harness.MODULE), shlex.quote(tool), httpd.pid)
+    tm = Tmux(cmd)
+    try:
+        # the pane runs the tool, which execs bpftrace: one pid
+        pid = int(tm.pane('#{pane_pid}'))
+        expect(harness.wait_attached(pid, probes, 60), 'http-top.bt in tmux did not attach')
+
+        def shot():
+            sc = tm.screen()
+            d['screens'].append(sc)
+            return sc
+
+        def fresh_block():
+            # a screen whose interval has just been drawn
+            n = len([s for s in d['screens'] if blocks(s)])
+            first = harness.wait_until(lambda: blocks(shot()) and shot(), 6, 0.1)
+            expect(first, 'no interval on the screen:\n' + '\n'.join(d['screens'][-1]))
+            stamp = blocks(first)[0][0]
+            return harness.wait_until(lambda: blocks(shot()) and blocks(d['screens'][-1])[0][0]
+                                      != stamp, 6, 0.05), n
+        fresh_block()
+        with harness.Http1(httpd.port, '127.0.0.1') as c:
+            for uri, want in SCREEN_MIX:
+                expect_eq(c.get(uri).status, want, 'status of ' + uri)
+
+        def mix_shown():
+            sc = shot()
+            bl = blocks(sc)
+            if bl and dict(bl[0][3].get('requests', [])).get('4xx') == 5:
+                d['screen_mix'] = sc
+                return True
+            return False
+        harness.wait_until(mix_shown, 8, 0.1)
+        tm.tmux('send-keys', '-t', 'top', 'C-c')
+        harness.wait_until(lambda: tm.pane('#{pane_dead}') == '1', 20, 0.1)
+        d['screen_exit'] = (tm.pane('#{pane_dead}'), tm.pane('#{pane_dead_status}'))
+        # tmux's own last line on a dead pane (remain-on-exit) left out
+        d['screen_last'] = [l for l in tm.screen() if not l.startswith('Pane is dead')]
+    finally:
+        tm.kill()
+    return d
 
 
 def main_block(d):
@@ -112,9 +237,7 @@ def _(d):
         expect((t2 - t1) % 86400 == 2, 'blocks at %d and %d s' % (t1, t2))
     idle = [b for b in bl if b[2]]
     expect(all(not b[3] for b in idle), 'an idle block with maps')
-    expect(all(set(b[3]) == {'requests_per_s', 'requests', 'top_uri_by_count',
-                             'top_uri_by_total_us', 'top_client_by_count',
-                             'top_client_by_total_us'} for b in bl if not b[2]),
+    expect(all(set(b[3]) == BUSY_MAPS for b in bl if not b[2]),
            'maps of a busy block: %r' % [list(b[3]) for b in bl])
     dbl = blocks(d['default'][1:])
     expect(dbl and dbl[0][1] == 5, 'the default run\'s first block: %r' % dbl[:1])
@@ -128,19 +251,48 @@ def _(d):
     expect_eq(got, want, '@requests\n' + '\n'.join(d['out']))
 
 
-@t.check('requests per second: each block\'s count divided by 2, rounded down')
+@t.check('requests and bytes per second: each block\'s count and bytes divided by 2, '
+         'rounded down')
 def _(d):
     for _, iv, _, maps in blocks(d['out']):
         if maps:
             expect_eq(maps['requests_per_s'], [('all', dict(maps['requests'])['all'] // iv)],
                       'requests_per_s vs requests[all]')
+            expect_eq(maps['bytes_per_s'], [('all', dict(maps['bytes'])['all'] // iv)],
+                      'bytes_per_s vs bytes[all]')
+
+
+@t.check('bytes by status class, summed over the blocks: the %B Apache logged')
+def _(d):
+    want = collections.Counter()
+    for _, status, sent in d['vhost_log']:
+        want[status_class(status)] += sent
+        want['all'] += sent
+    expect(want['2xx'] > 0 and want['4xx'] > 0, 'bytes logged: %r' % want)
+    expect_eq(summed(blocks(d['out']), 'bytes'), {k: v for k, v in want.items() if k == 'all' or
+                                                  any(status_class(st) == k
+                                                      for _, st, _ in d['vhost_log'])},
+              '@bytes')
+
+
+@t.check('virtual hosts by count and by bytes, summed over the blocks: what Apache logged (%v)')
+def _(d):
+    by_count, by_bytes = collections.Counter(), collections.Counter()
+    for v, _, sent in d['vhost_log']:
+        by_count[v] += 1
+        by_bytes[v] += sent
+    bl = blocks(d['out'])
+    expect_eq(summed(bl, 'top_vhost_by_count'), dict(by_count), 'requests by virtual host')
+    expect_eq(summed(bl, 'top_vhost_by_bytes'), dict(by_bytes), 'bytes by virtual host')
+    expect_eq(by_count['other.test'], sum(1 for _, _, v in MIX if v == 'other.test'),
+              'requests other.test served')
 
 
 @t.check('top URIs and clients by count, summed over the blocks: what was sent')
 def _(d):
     bl = blocks(d['out'])
     n = dummies(d)
-    uris = collections.Counter(u for u, _ in MIX)
+    uris = collections.Counter(u for u, _, _ in MIX)
     uris[SLOW_URI] += 1
     if n:
         uris['*'] = n
@@ -177,10 +329,53 @@ def _(d):
                       sum(v for _, v in maps['top_client_by_total_us']), 'sums of total time')
 
 
+@t.check('output to a pipe: no terminal escape (SCREEN 0 by itself)')
+def _(d):
+    expect(not any('\033' in l for l in d['out'] + d['default']), 'an escape in the output')
+
+
+@t.check('on a terminal (tmux): each interval redrawn from the top line, one at a time')
+def _(d):
+    # those drawn by an interval (before the first: bpftrace's own lines)
+    screens = [s for s in d['screens'] if any(BLOCK.match(l) for l in s)]
+    expect(len(screens) >= 3, 'screens with an interval: %d' % len(screens))
+    for sc in screens:
+        expect(re.match(r'^Tracing Apache requests \(mod_usdt\), server PID %d, every 2 s\. '
+                        r'Hit Ctrl-C to end\.$' % d['pid'], sc[0]) and sc[1] == '',
+               'the top lines of a screen:\n' + '\n'.join(sc[:3]))
+        expect_eq(len(blocks(sc)), 1, 'blocks on one screen:\n' + '\n'.join(sc))
+
+
+@t.check('on a terminal: the mix on one screen, with the top 5 of each list')
+def _(d):
+    sc = d['screen_mix']
+    expect(sc, 'no screen showed the whole mix; the last:\n' + '\n'.join(d['screens'][-1]))
+    _, iv, _, maps = blocks(sc)[0]
+    req = dict(maps['requests'])
+    # Apache's dummy connections (OPTIONS *, 200) may add to 2xx and all
+    expect((req['3xx'], req['4xx']) == (4, 5) and req['2xx'] >= 16, '@requests: %r' % req)
+    uris = collections.Counter(u for u, _ in SCREEN_MIX)
+    top = maps['top_uri_by_count']
+    expect_eq(sorted(top), sorted((u, c) for u, c in uris.items() if c >= 3),
+              'the top 5 URIs by count (of %d)' % len(uris))
+    expect_eq([v for _, v in top], sorted(v for _, v in top), 'order, the largest last')
+    expect(all(len(kv) <= 5 for kv in maps.values()), 'a list longer than 5: %r' % maps)
+    expect_eq(set(maps), BUSY_MAPS, 'maps on the screen')
+
+
+@t.check('on a terminal: C-c ends the tool (exit 0), the last screen stays, nothing after it')
+def _(d):
+    expect_eq(d['screen_exit'], ('1', '0'), '(pane dead, exit status)')
+    last = d['screen_last']
+    end = max(i for i, l in enumerate(last) if BLOCK.match(l) or MAPLINE.match(l))
+    expect(all(l.strip() in ('', '^C') for l in last[end + 1:]),
+           'after the last interval:\n' + '\n'.join(last))
+
+
 @t.check('bpftrace said nothing on stderr but its known harmless lines')
 def _(d):
     expect_eq(d['stderr'], [], 'stderr')
 
 
 if __name__ == '__main__':
-    t.run(setup)
+    t.run(setup, needs=harness.LIVE + ('tmux',))
