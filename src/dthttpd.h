@@ -114,12 +114,16 @@ typedef struct dthttpd_proxy {
 	int32_t status;          /* proxy-done: the attempt's result (an HTTP
 	                          * status, or 0 at proxy-start) */
 	uint32_t ptr_size;       /* sizeof(void *) of the process: 4 or 8 */
-	uint64_t fixed_reserved[5];
+	uint32_t ipversion;      /* 4 or 6: the client's address family */
+	uint32_t fixed_reserved32;
+	uint64_t fixed_reserved[4];
 	/* pointer area: never NULL ("" when absent) */
 	const char *backend;     /* the worker's name, as configured */
 	const char *balancer;    /* the balancer's name, "" if none */
 	const char *url;         /* the URL sent to the backend */
-	const char *ptr_reserved[5];
+	const char *laddr;       /* the client connection's local address */
+	const char *raddr;       /* the client's address (%a) */
+	const char *ptr_reserved[3];
 } dthttpd_proxy_t;
 
 #endif /* DTHTTPD_H */

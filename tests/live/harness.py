@@ -512,7 +512,10 @@ class Apache:
 # bpftrace
 
 NUMERIC = {'id', 'status', 'elapsed', 'lport', 'rport', 'ipversion', 'pid', 'tid',
-           'bytes_sent', 'bytes_received', 'r_id', 'r_status', 'r_elapsed', 't'}
+           'bytes_sent', 'bytes_received', 'r_id', 'r_status', 'r_elapsed', 't',
+           'conn_id', 'conn_request', 'flags', 'status_first', 'handler_us', 'first_byte_us',
+           'last_byte_us', 'requests', 'generation', 'backend_us', 'r_conn_id', 'r_requests',
+           'r_elapsed_us', 'r_backend_us', 'r_ptr_size', 'ptr_size'}
 
 
 def _die_with_us(sig=signal.SIGTERM):
@@ -675,19 +678,26 @@ class Tracer:
         return False
 
 
+# The first word of a tracer's line: which probe the event is from.  <id>
+# is the request id, or the connection id (C, E), or the pid (K, X).
+PROBE_LETTERS = {'S': 'start', 'D': 'done', 'H': 'request-header', 'R': 'handler',
+                 'P': 'proxy-start', 'Q': 'proxy-done', 'O': 'response-header',
+                 'C': 'conn-start', 'E': 'conn-done', 'K': 'child-start', 'X': 'child-done'}
+
+
 def parse_events(lines):
     """Join a tracer's lines into events: one dict per (probe, id, t), in time order."""
     events = {}
     for line in lines:
         head = line.split('\t', 1)
         words = head[0].split(' ')
-        if len(words) != 3 or words[0] not in ('S', 'D'):
+        if len(words) != 3 or words[0] not in PROBE_LETTERS:
             continue
         try:
             key = (words[0], int(words[1]), int(words[2]))
         except ValueError:
             continue
-        ev = events.setdefault(key, {'probe': 'start' if words[0] == 'S' else 'done',
+        ev = events.setdefault(key, {'probe': PROBE_LETTERS[words[0]],
                                      'id': key[1], 't': key[2]})
         for field in (head[1].split('\t') if len(head) > 1 else []):
             k, _, v = field.partition('=')
