@@ -6,8 +6,9 @@
  * pre_connection while a connection probe is traced, or later by the first
  * traced request on it: a connection whose conn-start no tracer saw still
  * gets an id.  conn-done fires from a cleanup of the connection's pool,
- * registered after mod_ssl's (pre_connection runs us last), so it runs
- * first and can still ask mod_ssl about the connection.
+ * registered after mod_ssl's.  By then mod_ssl has shut TLS down (at the
+ * connection's end of stream), so the TLS protocol, cipher and SNI name are
+ * copied into the state at the first traced request.
  *
  * HTTP/2 streams run on secondary connections (c->master is the client's),
  * in other threads than their client connection: they only read its state
@@ -45,12 +46,31 @@ static usdt_conn_state *usdt_conn_state_of(conn_rec *c)
 	return USDT_TAGGED(p) ? NULL : p;
 }
 
+/* Copy c's TLS parameters into st, once, by the first thread to get here. */
+static void usdt_conn_capture_tls(usdt_conn_state *st, conn_rec *c,
+                                  apr_pool_t *scratch)
+{
+	const char *v;
+
+	if (apr_atomic_cas32(&st->tls_state, 1, 0) != 0)
+		return;
+	if (ap_ssl_conn_is_ssl(c)) {
+		st->tls = 1;
+		v = ap_ssl_var_lookup(scratch, c->base_server, c, NULL, "SSL_PROTOCOL");
+		apr_cpystrn(st->tls_protocol, v != NULL ? v : "", sizeof(st->tls_protocol));
+		v = ap_ssl_var_lookup(scratch, c->base_server, c, NULL, "SSL_CIPHER");
+		apr_cpystrn(st->tls_cipher, v != NULL ? v : "", sizeof(st->tls_cipher));
+		v = ap_ssl_var_lookup(scratch, c->base_server, c, NULL, "SSL_TLS_SNI");
+		apr_cpystrn(st->sni, v != NULL ? v : "", sizeof(st->sni));
+	}
+	apr_atomic_set32(&st->tls_state, 2);
+}
+
 static apr_status_t usdt_conn_cleanup(void *data)
 {
 	conn_rec *c = data;
 	usdt_conn_state *st = usdt_conn_state_of(c);
 	dthttpd_conn_t rec;
-	const char *v;
 	char empty[1] = "";
 
 	if (st == NULL || !USDT_CONN_DONE_ENABLED())
@@ -58,17 +78,13 @@ static apr_status_t usdt_conn_cleanup(void *data)
 	usdt_conn_record_fill(&rec, c, st->id,
 	                      usdt_elapsed_us(st->start, apr_time_now()),
 	                      apr_atomic_read32(&st->requests), empty);
-	if (ap_ssl_conn_is_ssl(c)) {
+	/* no traced request: mod_ssl may still know (it rarely does now) */
+	usdt_conn_capture_tls(st, c, c->pool);
+	if (apr_atomic_read32(&st->tls_state) == 2 && st->tls) {
 		rec.flags |= DTHTTPD_F_TLS;
-		if ((v = ap_ssl_var_lookup(c->pool, c->base_server, c, NULL,
-		                           "SSL_PROTOCOL")) != NULL)
-			rec.tls_protocol = v;
-		if ((v = ap_ssl_var_lookup(c->pool, c->base_server, c, NULL,
-		                           "SSL_CIPHER")) != NULL)
-			rec.tls_cipher = v;
-		if ((v = ap_ssl_var_lookup(c->pool, c->base_server, c, NULL,
-		                           "SSL_TLS_SNI")) != NULL)
-			rec.sni = v;
+		rec.tls_protocol = st->tls_protocol;
+		rec.tls_cipher = st->tls_cipher;
+		rec.sni = st->sni;
 	}
 	USDT_CONN_DONE(rec.conn_id, rec.requests, (char *)rec.raddr,
 	               (char *)rec.laddr, rec.elapsed_us, &rec);
@@ -165,10 +181,15 @@ uint32_t usdt_conn_count_request(request_rec *r)
 	conn_rec *c = r->connection;
 	usdt_conn_state *st;
 
-	if (c->master == NULL)
-		return apr_atomic_inc32(&usdt_conn_state_make(c, r->request_time)->requests) + 1;
+	if (c->master == NULL) {
+		st = usdt_conn_state_make(c, r->request_time);
+		usdt_conn_capture_tls(st, c, r->pool);
+		return apr_atomic_inc32(&st->requests) + 1;
+	}
 	st = usdt_conn_state_of(c->master);
-	if (st != NULL)
+	if (st != NULL) {
+		usdt_conn_capture_tls(st, c->master, r->pool);
 		apr_atomic_inc32(&st->requests);
+	}
 	return usdt_h2_stream_id(r);
 }

@@ -29,6 +29,15 @@ typedef struct usdt_conn_state {
 	volatile apr_uint32_t requests; /* client requests seen on it; HTTP/2
 	                                 * streams count from their threads */
 	int done_armed;                 /* conn-done is registered on c->pool */
+	/* TLS as mod_ssl saw it at the first traced request: by conn-done,
+	 * mod_ssl has shut the connection's TLS down.  Copied, without
+	 * allocating, by whichever thread is first (tls_state 0 -> 1), read
+	 * once complete (2). */
+	volatile apr_uint32_t tls_state;
+	int tls;
+	char tls_protocol[32];
+	char tls_cipher[128];
+	char sni[256];
 } usdt_conn_state;
 
 /* A client request and its internal redirects. */

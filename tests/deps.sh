@@ -11,11 +11,12 @@ set -eu
 
 build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
-test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils
+test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils openssl
 	apache2-utils debootstrap wrk valgrind devscripts gdb"
 # wrk and valgrind: tests/bench; devscripts: hardening-check in
 # tests/reliability/test_security.py; gdb: the backtraces of a crashed
-# child's core, if a test ever finds one.  dh_apache2 comes with apache2-dev;
+# child's core, if a test ever finds one; openssl: the live tests' TLS
+# certificates.  dh_apache2 comes with apache2-dev;
 # tests/package checks the package with lintian and runs its autopkgtests.
 deb_pkgs="dpkg-dev debhelper fakeroot libcmocka-dev python3"
 deb_check_pkgs="lintian autopkgtest"

@@ -79,7 +79,8 @@ def wait_until(pred, timeout, interval=0.05):
 def missing(needs):
     """Why this machine cannot run a test that needs `needs`, or None.
 
-    needs is a subset of {'root', 'bpftrace', 'module', 'apache', 'nghttp', 'curl'}.
+    needs is a subset of {'root', 'bpftrace', 'module', 'apache', 'nghttp', 'curl',
+    'openssl'}.
     """
     if 'root' in needs and os.geteuid() != 0:
         return 'not root (live tracing needs root)'
@@ -93,6 +94,8 @@ def missing(needs):
         return 'no nghttp (nghttp2-client)'
     if 'curl' in needs and not shutil.which('curl'):
         return 'no curl'
+    if 'openssl' in needs and not shutil.which('openssl'):
+        return 'no openssl (to make a test certificate)'
     return None
 
 
@@ -323,7 +326,8 @@ class Apache:
             f.write(CONF.format(root=self.root, server_name=SERVER_NAME, port=self.port,
                                 mpm=mpm, mpm_conf=MPM_CONF[mpm], moddir=APACHE_MODULES,
                                 module=MODULE, user=RUN_USER, group=RUN_USER,
-                                start_servers=start_servers, extra=extra,
+                                start_servers=start_servers,
+                                extra=extra.replace('{root}', self.root),
                                 loglevel=loglevel))
         self.proc = None
         self.pidfile = os.path.join(self.root, 'run', 'httpd.pid')
@@ -1107,6 +1111,57 @@ def standard_traffic(httpd):
     sent['h2'] = sorted(statuses)
     sent['h2_log'] = out
     return sent
+
+
+def make_cert(directory, name='localhost'):
+    """A self-signed certificate and key for name, made with openssl in
+    directory; return (cert path, key path)."""
+    crt, key = os.path.join(directory, 'tls.crt'), os.path.join(directory, 'tls.key')
+    p = subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+                        '-subj', '/CN=%s' % name, '-addext', 'subjectAltName=DNS:%s' % name,
+                        '-keyout', key, '-out', crt], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError('openssl req failed:\n' + p.stdout)
+    os.chmod(key, 0o644)        # read by the parent as root, but keep it simple
+    return crt, key
+
+
+TLS_CONF = """
+LoadModule ssl_module {moddir}/mod_ssl.so
+LoadModule socache_shmcb_module {moddir}/mod_socache_shmcb.so
+SSLSessionCache "shmcb:{root}/run/ssl_scache(102400)"
+Listen 127.0.0.1:{port}
+<VirtualHost 127.0.0.1:{port}>
+    ServerName localhost
+    SSLEngine on
+    SSLCertificateFile "{crt}"
+    SSLCertificateKeyFile "{key}"
+    Protocols h2 http/1.1
+</VirtualHost>
+"""
+
+
+def tls_conf(port, crt, key):
+    """Configuration lines for Apache(extra=...): mod_ssl on 127.0.0.1:port,
+    HTTP/1.1 and h2, with the certificate of make_cert().  Apache puts its
+    ServerRoot in place of {root} in extra."""
+    return TLS_CONF.format(moddir=APACHE_MODULES, port=port, crt=crt, key=key,
+                           root='{root}')
+
+
+def curl_many(urls, *args, timeout=10):
+    """curl several URLs in one run (one connection where curl can reuse it);
+    return [(status, local_port)] per URL."""
+    cmd = ['curl', '-sS', '-g', '--max-time', str(timeout),
+           '-w', '%{http_code} %{local_port}\\n'] + list(args)
+    for u in urls:
+        cmd += ['-o', '/dev/null', u]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=timeout + 5)
+    if p.returncode != 0:
+        raise RuntimeError('%s: exit %d: %s' % (' '.join(cmd), p.returncode, p.stderr))
+    return [tuple(int(x) for x in l.split()) for l in p.stdout.splitlines() if l.strip()]
 
 
 def read_expected(path):
