@@ -93,9 +93,10 @@ static USDT_COLD void usdt_proxy_attempt(request_rec *r, proxy_worker *worker,
 	st->balancer = usdt_balancer_name(r, worker);
 	st->url = url;
 	if (USDT_PROXY_START_ENABLED()) {
-		usdt_proxy_record_fill(&rec, r, st->id, 0,
-		                       usdt_elapsed_us(usdt_client_request(r)->request_time, now),
-		                       st->backend, st->balancer, st->url, empty);
+		/* the attempt has no duration yet: backend_us 0; arg4 is the
+		 * request's age, as for the request probes */
+		usdt_proxy_record_fill(&rec, r, st->id, 0, 0, st->backend,
+		                       st->balancer, st->url, empty);
 		USDT_PROXY_START(rec.id, rec.status, (char *)rec.backend,
 		                 (char *)rec.balancer,
 		                 usdt_elapsed_us(usdt_client_request(r)->request_time, now),
