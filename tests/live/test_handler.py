@@ -140,6 +140,8 @@ def setup():
                 sent['notmodified'] = {'status': c.get('/static.txt?t=304', headers=[
                     'If-None-Match: ' + etag]).status, 'target': '/static.txt?t=304'}
             sent['slow'] = slow_client(httpd.port)
+            statuses, _ = harness.nghttp([httpd.url('/static.txt?t=h2')])
+            sent['h2'] = {'status': statuses[0], 'target': '/static.txt?t=h2'}
             tracer.wait_for(lambda evs: len([e for e in harness.client_events(evs)
                                              if e['probe'] == 'done']) >= len(sent) + 1, 15)
         events = tracer.events()
@@ -166,7 +168,7 @@ def _(d):
            % (d['stderr'], d['errors'][-3000:]))
     expect(not d['lost'], 'bpftrace lost events: %r' % d['lost'])
     want = {'static': 200, 'status': 200, 'cgi': 200, 'dirindex': 200, 'missing': 404,
-            'denied': 403, 'private': 200, 'notmodified': 304, 'slow': 200}
+            'denied': 403, 'private': 200, 'notmodified': 304, 'slow': 200, 'h2': 200}
     expect_eq({k: v['status'] for k, v in d['sent'].items()}, want, 'statuses')
     expect_eq(d['sent']['slow']['bytes'], BIG_SIZE, 'bytes the slow client read')
 
@@ -212,9 +214,9 @@ def _(d):
     expect(done.get('elapsed', 0) > 0, 'elapsed of the 403')
 
 
-@t.check('timeline: 0 < handler_us <= first_byte_us <= last_byte_us <= elapsed_us')
+@t.check('timeline: 0 < handler_us <= first_byte_us <= last_byte_us <= elapsed_us (HTTP/1.1, h2c)')
 def _(d):
-    for name in ('static', 'status', 'cgi', 'dirindex', 'private', 'notmodified', 'slow'):
+    for name in ('static', 'status', 'cgi', 'dirindex', 'private', 'notmodified', 'slow', 'h2'):
         e = done_of(d, name)
         marks = (e.get('handler_us'), e.get('first_byte_us'), e.get('last_byte_us'),
                  e.get('elapsed'))

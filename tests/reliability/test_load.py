@@ -20,7 +20,11 @@ Then: every request the clients sent completed; the tracer counted as many
 request-starts and request-dones as the clients completed requests (Apache's
 own "OPTIONS *" dummy requests aside); every id has exactly one start and
 exactly one done; the statuses the probes reported, per protocol, are the
-ones the clients counted; the error log shows no crash.
+ones the clients counted; every conn-start has exactly one conn-done (the
+connections at least as many as the clients opened), and conn-done's count
+of requests is, connection by connection, the number of request-dones that
+carry its conn_id; the header and handler probes fired too; the error log
+shows no crash.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so srcdir=. tests/reliability/test_load.py
 Needs root, bpftrace, h2load and ab (skips otherwise, fails under CI=true).
@@ -30,6 +34,7 @@ Prints TAP.
 import collections
 import os
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +48,8 @@ AB_N = 6000                 # HTTP/1.0 requests, one connection each
 H2_CONNS, H2_STREAMS = 16, 8
 H2_N = 12000                # HTTP/2 requests
 TOTAL = H1_N + AB_N + H2_N
+CONNECTIONS = CONNS + AB_N + H2_CONNS   # the clients open at least these
+CLOSE_SECS = 1.5            # for Apache to see the clients' last closes
 
 H1_PATHS = ('/static.txt?h1', '/missing?h1', '/dir')
 H2_PATHS = ('/static.txt?h2', '/missing?h2', '/dir/')
@@ -61,6 +68,8 @@ def run(mpm):
             r['h2'] = rel.h2load([httpd.url(p) for p in H2_PATHS], H2_N, H2_CONNS, m=H2_STREAMS)
             # log_transaction may run just after the client has its response
             harness.wait_until(lambda: len(httpd.client_access_log()) >= TOTAL, 20, 0.2)
+            # and conn-done when Apache has seen the client close
+            time.sleep(CLOSE_SECS)
         finally:
             tracer.stop()
         r['maps'] = tracer.maps()
@@ -138,6 +147,25 @@ def statuses_ok(r):
     expect_eq(set(got['HTTP/2.0']), {200, 404}, 'HTTP/2.0 statuses seen')
 
 
+def conns_ok(r):
+    m = r['maps']
+    cs, ce, cn, rc = (m.get(k, {}) for k in ('cs', 'ce', 'cn', 'rc'))
+    expect_eq((len(cs), len(ce)), (rel.scalar(m, 'ncs'), rel.scalar(m, 'nce')),
+              'connection ids in the maps vs probe hits (a full map drops ids)')
+    bad = rel.check_ids(cs, ce)
+    expect(not bad, 'conn-start/conn-done: ' + '\n'.join(bad))
+    log('%s: %d connections; request-header %d, response-header %d, request-handler %d'
+        % (r['mpm'], len(ce), rel.scalar(m, 'nh'), rel.scalar(m, 'no'), rel.scalar(m, 'nr')))
+    expect(len(ce) >= CONNECTIONS, '%d connections, the clients opened %d'
+           % (len(ce), CONNECTIONS))
+    diff = ['conn %s: conn-done says %d requests, %d request-dones carry it' % (c, n, rc.get(c, 0))
+            for c, n in sorted(cn.items()) if rc.get(c, 0) != n]
+    expect(not diff, '%d connections differ:\n%s' % (len(diff), '\n'.join(diff[:20])))
+    expect_eq(set(rc) - set(cn), set(), 'request-dones on connections without conn-done')
+    expect(rel.scalar(m, 'nh') >= TOTAL and rel.scalar(m, 'no') >= TOTAL
+           and rel.scalar(m, 'nr') > 0, 'header and handler probes did not fire for every request')
+
+
 for mpm in MPMS:
     t.check('%s: the clients completed all %d requests (h1 keep-alive %d, h1.0 one per '
             'connection %d, h2c %d)' % (mpm, TOTAL, H1_N, AB_N, H2_N))(
@@ -148,6 +176,8 @@ for mpm in MPMS:
         lambda d, mpm=mpm: pairs_ok(d[mpm]))
     t.check('%s: the statuses in request-done are the ones the clients saw' % mpm)(
         lambda d, mpm=mpm: statuses_ok(d[mpm]))
+    t.check('%s: every conn-start has one conn-done; requests per connection as its '
+            'request-dones' % mpm)(lambda d, mpm=mpm: conns_ok(d[mpm]))
     t.check('%s: no crash in the error log' % mpm)(
         lambda d, mpm=mpm: expect(not d[mpm]['crash'], d[mpm]['crash']))
 
