@@ -248,11 +248,17 @@ class MapTracer:
 
     def stop(self, timeout=30):
         """SIGINT (repeated: bpftrace 0.17 may miss one while busy) until it has
-        printed its maps and exited; SIGKILL only if it hangs."""
+        printed its maps and exited; SIGKILL only if it hangs.  Not repeated
+        while it prints: a SIGINT in the middle of printing tens of thousands
+        of map entries ends bpftrace there, and the maps after go missing."""
         if self.running():
             deadline = time.monotonic() + timeout
+            printed = -1
             while self.proc.poll() is None and time.monotonic() < deadline:
-                self.proc.send_signal(signal.SIGINT)
+                size = len(self.output())
+                if size == printed or printed < 0:
+                    self.proc.send_signal(signal.SIGINT)
+                printed = size
                 try:
                     self.proc.wait(min(2, max(0.1, deadline - time.monotonic())))
                 except subprocess.TimeoutExpired:

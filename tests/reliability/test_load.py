@@ -3,8 +3,8 @@
 every MPM.
 
 For each MPM (event, worker, prefork) a private Apache with the built module
-serves a bounded loopback load while bpftrace (counts.bt, attached by the
-module's path) counts both probes in maps:
+serves a bounded loopback load while bpftrace (load.bt, attached by the
+module's path) counts the probes in maps:
 
   HTTP/1.1 keep-alive   h2load --h1, H1_N requests on CONNS connections,
                         round robin over a 200, a 404 (ErrorDocument, an
@@ -60,7 +60,7 @@ t = harness.Tap()
 def run(mpm):
     r = {'mpm': mpm}
     with rel.load_apache(mpm, CONNS) as httpd:
-        tracer = rel.MapTracer('counts.bt')
+        tracer = rel.MapTracer('load.bt')
         try:
             tracer.start()
             r['h1'] = rel.h2load([httpd.url(p) for p in H1_PATHS], H1_N, CONNS, h1=True)
