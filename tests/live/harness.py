@@ -1049,14 +1049,14 @@ def read_semaphores(pid, path=None):
     return vals
 
 
-def write_semaphores(pid, value, path=None):
+def write_semaphores(pid, value, path=None, names=None):
     """Set every httpd semaphore of path (default MODULE) in process pid to
     value, as a tracer's attach does (needs root): the enabled path runs
-    with no tracer, or stops running."""
+    with no tracer, or stops running.  names: only those probes'."""
     path = path or MODULE
     with open('/proc/%d/mem' % pid, 'r+b', buffering=0) as mem:
         for prov, name, vaddr in stapsdt_notes(path):
-            if prov == 'httpd' and vaddr:
+            if prov == 'httpd' and vaddr and (names is None or name in names):
                 mem.seek(proc_addr(pid, path, vaddr))
                 mem.write(value.to_bytes(2, sys.byteorder))
 
