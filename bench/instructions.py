@@ -20,16 +20,30 @@ these variants:
 
 Each variant runs twice, with N1 and N2 requests, and the instructions per
 request are (Ir(N2) - Ir(N1)) / (N2 - N1): start-up and shutdown cancel
-out.  They are counted inside Apache's connection processing only
-(--toggle-collect on ap_run_create_connection, ap_run_pre_connection and
-ap_run_process_connection, which read, handle, log and finish every
-request): that includes Apache's hook dispatch and its per-module
-bookkeeping (configuration vectors, per-directory merges) and leaves out
-the MPM's listener and timer work, which depends on wall time and so on
-valgrind's speed (over the whole server, an empty module came out 160
-instructions per request *cheaper* than none).  The whole server's count
-is printed for scale.  The module's own share is read from the profile as
-well: the inclusive cost of its hook functions.
+out.  Where they are counted:
+
+  hook runners   inside Apache's runners of the hooks mod_usdt registers
+                 for connections and requests (ap_run_pre_connection,
+                 ap_run_post_read_request, ap_run_insert_filter,
+                 ap_run_log_transaction; --toggle-collect).  Exact, and all
+                 that mod_usdt adds untraced over the empty module: both
+                 have no configuration, so Apache's per-module bookkeeping
+                 (configuration vectors, per-directory merges) is the same
+                 for both, and outside these runners mod_usdt does nothing
+                 untraced.  Apache's hook dispatch is included.
+  processing     inside the reading and handling of each request
+                 (ap_read_request, ap_process_async_request) and
+                 ap_run_pre_connection: includes the timeline filter and
+                 the bookkeeping, for the traced costs.  Not exact: the
+                 same variant differs by up to about 100 instructions per
+                 request from one run to the next (and an empty module came
+                 out 50 to 150 *cheaper* than none), so the floor itself,
+                 the empty module's bookkeeping, cannot be measured to the
+                 instruction here.
+  whole server   for scale.
+
+The module's own share is read from the profile as well: the inclusive
+cost of its hook functions.
 
 Usage: bench/instructions.py [--n1 N] [--n2 N]
 Needs root (to write the semaphores), valgrind, and a built module and
@@ -88,8 +102,9 @@ FAMILIES = {
 }
 # Where a connection's requests are processed, start to end (not nested in
 # one another: --toggle-collect flips at each entry and exit).
-PROCESSING = ('ap_run_create_connection', 'ap_run_pre_connection',
-              'ap_run_process_connection')
+PROCESSING = ('ap_run_pre_connection', 'ap_read_request', 'ap_process_async_request')
+RUNNERS = ('ap_run_pre_connection', 'ap_run_post_read_request', 'ap_run_insert_filter',
+           'ap_run_log_transaction')
 # mod_usdt's per-request hooks (pre_connection runs once per connection).
 HOOKS = ('usdt_post_read_request', 'usdt_insert_filter', 'usdt_log_transaction',
          'usdt_pre_connection')
@@ -147,7 +162,8 @@ def per_request(variant, n1, n2, workdir, toggles=()):
     """(Ir(n2) - Ir(n1)) / (n2 - n1): start-up and shutdown cancel out."""
     t1 = run(variant, n1, workdir, toggles)
     t2 = run(variant, n2, workdir, toggles)
-    where = {(): 'whole server', PROCESSING: 'processing'}.get(tuple(toggles), 'its hooks')
+    where = {(): 'whole server', PROCESSING: 'processing',
+             RUNNERS: 'hook runners'}.get(tuple(toggles), 'its hooks')
     print('# %-16s %-12s Ir(%d) = %d, Ir(%d) = %d: %.2f per request'
           % (variant, where, n1, t1, n2, t2, (t2 - t1) / (n2 - n1)))
     sys.stdout.flush()
@@ -168,10 +184,13 @@ def main():
                      'and USDT_EMPTY_MODULE' % path)
     work = tempfile.mkdtemp(prefix='usdt-callgrind-')
     os.chmod(work, 0o755)       # Apache's User writes the profile in here
-    variants = ['without', 'empty', 'untraced', 'armed'] + ['armed:' + f for f in FAMILIES]
+    families = ['armed:' + f for f in FAMILIES]
     try:
         whole = per_request('without', args.n1, args.n2, work)
-        server = {v: per_request(v, args.n1, args.n2, work, PROCESSING) for v in variants}
+        runners = {v: per_request(v, args.n1, args.n2, work, RUNNERS)
+                   for v in ('without', 'empty', 'untraced', 'armed')}
+        proc = {v: per_request(v, args.n1, args.n2, work, PROCESSING)
+                for v in ['untraced', 'armed'] + families}
         # Only the hooks: --toggle-collect flips collection at each entry
         # and exit of a matching function, so naming their callees too would
         # switch counting off inside the hooks.  The callees, and the hooks'
@@ -185,24 +204,23 @@ def main():
     print('|---|---:|')
     print('| Apache serving a 101-byte static file, no module added (whole server) | %.0f |'
           % whole)
-    print('| of which connection processing (what the rows below count) | %.0f |'
-          % server['without'])
-    print('| an empty module (no hooks, no configuration), over no module | %+.1f |'
-          % (server['empty'] - server['without']))
-    print('| mod_usdt untraced, every probe compiled in, over no module | %+.1f |'
-          % (server['untraced'] - server['without']))
-    print('| mod_usdt untraced, over the empty module | %+.1f |'
-          % (server['untraced'] - server['empty']))
+    print('| its hook runners of pre_connection, post_read_request, insert_filter, '
+          'log_transaction | %.1f |' % runners['without'])
+    print('| an empty module (no hooks, no configuration), in those runners | %+.1f |'
+          % (runners['empty'] - runners['without']))
+    print('| mod_usdt untraced, every probe compiled in, over the empty module | %+.1f |'
+          % (runners['untraced'] - runners['empty']))
     print('| of which mod_usdt\'s own hooks (the rest: Apache calling them) | %.1f |'
           % own['untraced'])
-    print('| mod_usdt traced, every probe (semaphores 1), over untraced | %+.1f |'
-          % (server['armed'] - server['untraced']))
+    print('| mod_usdt traced, every probe (semaphores 1): hook runners, over untraced | %+.1f |'
+          % (runners['armed'] - runners['untraced']))
     print('| of which mod_usdt\'s hooks and all they call | %.1f |' % own['armed'])
+    print('| mod_usdt traced, every probe: request processing (timeline filter too), '
+          'over untraced | %+.0f |' % (proc['armed'] - proc['untraced']))
     for f, names in FAMILIES.items():
-        print('| traced %s only (%s), over untraced | %+.1f |'
+        print('| traced %s only (%s): request processing, over untraced | %+.0f |'
               % (f, ', '.join(n.replace('__', '-') for n in names),
-                 server['armed:' + f] - server['untraced']))
-
+                 proc['armed:' + f] - proc['untraced']))
 
 if __name__ == '__main__':
     main()
