@@ -23,8 +23,9 @@ exactly one done; the statuses the probes reported, per protocol, are the
 ones the clients counted; every conn-start has exactly one conn-done (the
 connections at least as many as the clients opened), and conn-done's count
 of requests is, connection by connection, the number of request-dones that
-carry its conn_id; the header and handler probes fired too; the error log
-shows no crash.
+carry its conn_id; every 200's timeline is in order (0 < handler_us <=
+first_byte_us <= last_byte_us <= elapsed_us), HTTP/1.x and HTTP/2; the
+header and handler probes fired too; the error log shows no crash.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so srcdir=. tests/reliability/test_load.py
 Needs root, bpftrace, h2load and ab (skips otherwise, fails under CI=true).
@@ -166,6 +167,16 @@ def conns_ok(r):
            and rel.scalar(m, 'nr') > 0, 'header and handler probes did not fire for every request')
 
 
+def timeline_ok(r):
+    m = r['maps']
+    ok, bad = rel.scalar(m, 'timeline_ok'), rel.scalar(m, 'timeline_bad')
+    oks = sum(n for (proto, status), n in m.get('st', {}).items() if status == 200)
+    log('%s: %d request-dones of 200s with their timeline in order, %d not'
+        % (r['mpm'], ok, bad))
+    expect_eq(bad, 0, 'timelines out of order')
+    expect_eq(ok, oks, 'timelines in order vs the 200s of client requests')
+
+
 for mpm in MPMS:
     t.check('%s: the clients completed all %d requests (h1 keep-alive %d, h1.0 one per '
             'connection %d, h2c %d)' % (mpm, TOTAL, H1_N, AB_N, H2_N))(
@@ -178,6 +189,8 @@ for mpm in MPMS:
         lambda d, mpm=mpm: statuses_ok(d[mpm]))
     t.check('%s: every conn-start has one conn-done; requests per connection as its '
             'request-dones' % mpm)(lambda d, mpm=mpm: conns_ok(d[mpm]))
+    t.check('%s: every 200\'s timeline: 0 < handler_us <= first_byte_us <= last_byte_us '
+            '<= elapsed_us' % mpm)(lambda d, mpm=mpm: timeline_ok(d[mpm]))
     t.check('%s: no crash in the error log' % mpm)(
         lambda d, mpm=mpm: expect(not d[mpm]['crash'], d[mpm]['crash']))
 
