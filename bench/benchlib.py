@@ -26,6 +26,9 @@ SRCDIR = os.path.abspath(os.environ.get('srcdir') or os.path.join(HERE, '..'))
 BUILDDIR = os.path.abspath(os.environ.get('builddir') or os.path.join(SRCDIR, '_build'))
 MODULE = os.path.abspath(os.environ.get('USDT_MODULE')
                          or os.path.join(BUILDDIR, 'src', '.libs', 'mod_usdt.so'))
+# a module with no hooks and no configuration (bench/mod_empty.c)
+EMPTY_MODULE = os.path.abspath(os.environ.get('USDT_EMPTY_MODULE')
+                               or os.path.join(BUILDDIR, 'bench', '.libs', 'mod_empty.so'))
 APACHE_BIN = '/usr/sbin/apache2'
 APACHE_MODULES = '/usr/lib/apache2/modules'
 RUN_USER = 'www-data'
@@ -62,6 +65,7 @@ DocumentRoot {root}/htdocs
 """
 
 WITH_MODULE = 'LoadModule usdt_module {module}'
+WITH_EMPTY = 'LoadModule empty_module {empty}'
 ACCESS_LOG_D = 'CustomLog {root}/access.log "%h %l %u %t \\"%r\\" %>s %b %D"'
 
 
@@ -93,7 +97,7 @@ class Apache:
             f.write(BODY)
         os.chmod(os.path.join(self.root, 'htdocs', 'index.html'), 0o644)
         self.port = free_port()
-        extra = extra.format(root=self.root, module=MODULE)
+        extra = extra.format(root=self.root, module=MODULE, empty=EMPTY_MODULE)
         with open(os.path.join(self.root, 'httpd.conf'), 'w') as f:
             f.write(CONF.format(root=self.root, port=self.port, user=RUN_USER,
                                 moddir=APACHE_MODULES, extra=extra))

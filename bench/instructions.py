@@ -2,25 +2,52 @@
 """instructions.py: instructions per request that mod_usdt adds, exactly.
 
 Runs the bench Apache single-process (-X) under valgrind --tool=callgrind
-and sends it a fixed number of requests, one keep-alive connection at a
-time, in three variants:
+and sends it a fixed number of requests, 100 per keep-alive connection, in
+these variants:
 
   without     no module
-  untraced    mod_usdt loaded, no tracer (semaphores 0)
-  armed       mod_usdt loaded, both semaphores set to 1 by writing the
-              process's memory, as a tracer would: every hook then builds
-              the record and reaches the probe site.  (Under valgrind no
-              uprobe can fire, so the probe sites stay nops: this counts
-              the module's own work while traced, not the kernel's.)
+  empty       bench/mod_empty.so: a module with no hooks and no
+              configuration, the floor of being a module at all (Apache's
+              per-module bookkeeping on every request)
+  untraced    mod_usdt, every probe compiled in, no tracer (semaphores 0)
+  armed       mod_usdt with every semaphore set to 1 by writing the
+              process's memory, as a tracer would: every hook then does its
+              work and reaches its probe sites.  (Under valgrind no uprobe
+              can fire, so the probe sites stay nops: this counts the
+              module's own work while traced, not the kernel's.)
+  armed:F     only the semaphores of one probe family F set (request,
+              headers, handler, conn): that family's traced cost
 
 Each variant runs twice, with N1 and N2 requests, and the instructions per
-request are (Ir(N2) - Ir(N1)) / (N2 - N1): server start-up and shutdown
-cancel out.  Instruction counts are exact and repeatable where timings are
-not.  The module's share is also read from the callgrind profile itself:
-the inclusive cost of its two hook functions, per request.
+request are (Ir(N2) - Ir(N1)) / (N2 - N1): start-up and shutdown cancel
+out.  Where they are counted:
+
+  hook runners   inside Apache's runners of the hooks mod_usdt registers
+                 for connections and requests (ap_run_pre_connection,
+                 ap_run_post_read_request, ap_run_insert_filter,
+                 ap_run_log_transaction; --toggle-collect).  Exact, and all
+                 that mod_usdt adds untraced over the empty module: both
+                 have no configuration, so Apache's per-module bookkeeping
+                 (configuration vectors, per-directory merges) is the same
+                 for both, and outside these runners mod_usdt does nothing
+                 untraced.  Apache's hook dispatch is included.
+  processing     inside the reading and handling of each request
+                 (ap_read_request, ap_process_async_request) and
+                 ap_run_pre_connection: includes the timeline filter and
+                 the bookkeeping, for the traced costs.  Not exact: the
+                 same variant differs by up to about 100 instructions per
+                 request from one run to the next (and an empty module came
+                 out 50 to 150 *cheaper* than none), so the floor itself,
+                 the empty module's bookkeeping, cannot be measured to the
+                 instruction here.
+  whole server   for scale.
+
+The module's own share is read from the profile as well: the inclusive
+cost of its hook functions.
 
 Usage: bench/instructions.py [--n1 N] [--n2 N]
-Needs root (to write the semaphores), valgrind, and a built module.
+Needs root (to write the semaphores), valgrind, and a built module and
+bench/mod_empty.so (make).
 
 Licensed under the Apache License, Version 2.0.
 """
@@ -38,7 +65,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'live'))
 import benchlib as B  # noqa: E402
-from harness import write_semaphores  # noqa: E402
+from harness import proc_addr, stapsdt_notes  # noqa: E402
 
 def send_requests(port, n, per_connection=100):
     """n GETs of the static file, keep-alive, per_connection per connection;
@@ -65,19 +92,38 @@ def send_requests(port, n, per_connection=100):
         left -= k
 
 
-# The module's whole cost per request lies inside Apache's two hook runners:
-# its hooks, their cold halves, what those call, and the runners' loop
-# iterations that call them.  Callgrind counts only inside these (and all
-# they call) with --toggle-collect; the difference with the module and
-# without it is the module's cost, free of the rest of the server's noise.
-RUNNERS = ('ap_run_post_read_request', 'ap_run_log_transaction')
+# The probe families whose traced cost is measured one by one (proxy and
+# child probes fire per proxied request and per child: none here).
+FAMILIES = {
+    'request': ('request__start', 'request__done'),
+    'headers': ('request__header', 'response__header'),
+    'handler': ('request__handler',),
+    'conn': ('conn__start', 'conn__done'),
+}
+# Where a connection's requests are processed, start to end (not nested in
+# one another: --toggle-collect flips at each entry and exit).
+PROCESSING = ('ap_run_pre_connection', 'ap_read_request', 'ap_process_async_request')
+RUNNERS = ('ap_run_pre_connection', 'ap_run_post_read_request', 'ap_run_insert_filter',
+           'ap_run_log_transaction')
+# mod_usdt's per-request hooks (pre_connection runs once per connection).
+HOOKS = ('usdt_post_read_request', 'usdt_insert_filter', 'usdt_log_transaction',
+         'usdt_pre_connection')
+
+
+def set_semaphores(pid, names, value=1):
+    """Set the semaphores of the httpd probes names (None: all) in pid."""
+    with open('/proc/%d/mem' % pid, 'r+b', buffering=0) as mem:
+        for prov, name, vaddr in stapsdt_notes(B.MODULE):
+            if prov == 'httpd' and vaddr and (names is None or name in names):
+                mem.seek(proc_addr(pid, B.MODULE, vaddr))
+                mem.write(value.to_bytes(2, sys.byteorder))
 
 
 def run(variant, n, workdir, toggles=()):
     """Instructions of one callgrind run of variant serving n requests (plus
     one warm-up), counted only inside the toggles if any."""
-    out = os.path.join(workdir, 'callgrind.%s.%d' % (variant, n))
-    extra = '' if variant == 'without' else B.WITH_MODULE
+    out = os.path.join(workdir, 'callgrind.%s.%d' % (variant.replace(':', '-'), n))
+    extra = {'without': '', 'empty': B.WITH_EMPTY}.get(variant, B.WITH_MODULE)
     valgrind = ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
                 '--trace-children=no', '--vgdb=no']
     valgrind += ['--toggle-collect=' + t for t in toggles]
@@ -94,7 +140,9 @@ def run(variant, n, workdir, toggles=()):
         # that serves is the one mapped now.
         send_requests(httpd.port, 1)
         if variant == 'armed':
-            write_semaphores(httpd.proc.pid, 1, B.MODULE)
+            set_semaphores(httpd.proc.pid, None)
+        elif variant.startswith('armed:'):
+            set_semaphores(httpd.proc.pid, FAMILIES[variant.split(':', 1)[1]])
         send_requests(httpd.port, n)
     finally:
         httpd.cleanup()     # SIGTERM: Apache exits cleanly, callgrind writes out
@@ -114,10 +162,9 @@ def per_request(variant, n1, n2, workdir, toggles=()):
     """(Ir(n2) - Ir(n1)) / (n2 - n1): start-up and shutdown cancel out."""
     t1 = run(variant, n1, workdir, toggles)
     t2 = run(variant, n2, workdir, toggles)
-    where = 'whole server'
-    if toggles:
-        where = 'hook runners' if toggles == RUNNERS else 'its hooks'
-    print('# %-8s %-12s Ir(%d) = %d, Ir(%d) = %d: %.2f per request'
+    where = {(): 'whole server', PROCESSING: 'processing',
+             RUNNERS: 'hook runners'}.get(tuple(toggles), 'its hooks')
+    print('# %-16s %-12s Ir(%d) = %d, Ir(%d) = %d: %.2f per request'
           % (variant, where, n1, t1, n2, t2, (t2 - t1) / (n2 - n1)))
     sys.stdout.flush()
     return (t2 - t1) / (n2 - n1)
@@ -131,37 +178,49 @@ def main():
     if os.geteuid() != 0:
         sys.exit('bench: run as root (arming the semaphores writes /proc/PID/mem)')
     B.need('valgrind', 'valgrind')
-    if not os.path.isfile(B.MODULE):
-        sys.exit('bench: no module at %s: build first, or set USDT_MODULE' % B.MODULE)
+    for path in (B.MODULE, B.EMPTY_MODULE):
+        if not os.path.isfile(path):
+            sys.exit('bench: no module at %s: build first (make), or set USDT_MODULE '
+                     'and USDT_EMPTY_MODULE' % path)
     work = tempfile.mkdtemp(prefix='usdt-callgrind-')
     os.chmod(work, 0o755)       # Apache's User writes the profile in here
+    families = ['armed:' + f for f in FAMILIES]
     try:
-        server = per_request('without', args.n1, args.n2, work)
+        whole = per_request('without', args.n1, args.n2, work)
         runners = {v: per_request(v, args.n1, args.n2, work, RUNNERS)
-                   for v in ('without', 'untraced', 'armed')}
-        # Only the two hooks: --toggle-collect flips collection at each entry
+                   for v in ('without', 'empty', 'untraced', 'armed')}
+        proc = {v: per_request(v, args.n1, args.n2, work, PROCESSING)
+                for v in ['untraced', 'armed'] + families}
+        # Only the hooks: --toggle-collect flips collection at each entry
         # and exit of a matching function, so naming their callees too would
         # switch counting off inside the hooks.  The callees, and the hooks'
-        # .cold halves (reached by a jump), are counted as part of the hooks.
-        hooks = ('usdt_post_read_request', 'usdt_log_transaction')
-        own = {v: per_request(v, args.n1, args.n2, work, hooks)
-               for v in ('untraced', 'armed')}
+        # .cold halves, are counted as part of the hooks.
+        own = {v: per_request(v, args.n1, args.n2, work, HOOKS) for v in ('untraced', 'armed')}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print('| Apache -X under callgrind, requests %d..%d | instructions per request |'
-          % (args.n1, args.n2))
+    print('| Apache -X under callgrind, requests %d..%d, 100 per keep-alive connection '
+          '| instructions per request |' % (args.n1, args.n2))
     print('|---|---:|')
-    print('| Apache serving a 101-byte static file, without mod_usdt | %.0f |' % server)
-    print('| Apache\'s two hook runners, without mod_usdt | %.1f |' % runners['without'])
-    print('| added by mod_usdt, untraced (semaphores 0) | %+.1f |'
-          % (runners['untraced'] - runners['without']))
-    print('| of which mod_usdt\'s two hooks (the rest: Apache calling them) | %.1f |'
+    print('| Apache serving a 101-byte static file, no module added (whole server) | %.0f |'
+          % whole)
+    print('| its hook runners of pre_connection, post_read_request, insert_filter, '
+          'log_transaction | %.1f |' % runners['without'])
+    print('| an empty module (no hooks, no configuration), in those runners | %+.1f |'
+          % (runners['empty'] - runners['without']))
+    print('| mod_usdt untraced, every probe compiled in, over the empty module | %+.1f |'
+          % (runners['untraced'] - runners['empty']))
+    print('| of which mod_usdt\'s own hooks (the rest: Apache calling them) | %.1f |'
           % own['untraced'])
-    print('| added by mod_usdt, traced (semaphores 1: record built, probe sites reached) | %+.1f |'
-          % (runners['armed'] - runners['without']))
-    print('| of which mod_usdt\'s two hooks and all they call | %.1f |' % own['armed'])
-
+    print('| mod_usdt traced, every probe (semaphores 1): hook runners, over untraced | %+.1f |'
+          % (runners['armed'] - runners['untraced']))
+    print('| of which mod_usdt\'s hooks and all they call | %.1f |' % own['armed'])
+    print('| mod_usdt traced, every probe: request processing (timeline filter too), '
+          'over untraced | %+.0f |' % (proc['armed'] - proc['untraced']))
+    for f, names in FAMILIES.items():
+        print('| traced %s only (%s): request processing, over untraced | %+.0f |'
+              % (f, ', '.join(n.replace('__', '-') for n in names),
+                 proc['armed:' + f] - proc['untraced']))
 
 if __name__ == '__main__':
     main()

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """overhead.py: what mod_usdt costs Apache, untraced and traced.
 
-One run interleaves five variants of the same Apache (same configuration,
+One run interleaves six variants of the same Apache (same configuration,
 same content, same client) for several rounds, in a rotating order, so that
 whatever else the machine does falls on all of them alike:
 
@@ -11,6 +11,8 @@ whatever else the machine does falls on all of them alike:
   d  mod_usdt, examples/http-requests.bt writing every request to a file
   e  no module, an access log with %D written to a file
      (what operators use instead of tracing)
+  f  mod_usdt, bpftrace counting every probe of the provider (request,
+     header, handler, connection, child and proxy probes: each hit a uprobe)
 
 For each it measures, over a bounded loopback load from wrk (keep-alive,
 fixed connections and duration): requests per second, and CPU time per
@@ -43,6 +45,11 @@ import benchlib as B  # noqa: E402
 from harness import wait_attached  # noqa: E402
 
 COUNT_BT = 'usdt:{module}:httpd:request__done {{ @done = count(); }}'
+ALL_PROBES = ('request__start', 'request__header', 'request__handler', 'proxy__start',
+              'proxy__done', 'response__header', 'request__done', 'conn__start',
+              'conn__done', 'child__start', 'child__done')
+COUNT_ALL_BT = '\n'.join('usdt:{module}:httpd:%s {{ @[%r] = count(); }}' % (p, p)
+                         for p in ALL_PROBES).replace("'", '"')
 
 
 def requests_tool():
@@ -60,6 +67,7 @@ VARIANTS = [
     ('c', 'mod_usdt, bpftrace count()', B.WITH_MODULE, 'count'),
     ('d', 'mod_usdt, http-requests.bt > file', B.WITH_MODULE, 'requests'),
     ('e', 'no module, access log with %D', B.ACCESS_LOG_D, None),
+    ('f', 'mod_usdt, bpftrace count() of every probe', B.WITH_MODULE, 'all'),
 ]
 
 
@@ -67,8 +75,12 @@ class Tracer:
     def __init__(self, kind, workdir):
         self.out = open(os.path.join(workdir, 'trace.out'), 'w')
         env = dict(os.environ)
+        self.probes = ['request__done']
         if kind == 'count':
             argv = ['bpftrace', '-e', COUNT_BT.format(module=B.MODULE)]
+        elif kind == 'all':
+            argv = ['bpftrace', '-e', COUNT_ALL_BT.format(module=B.MODULE)]
+            self.probes = list(ALL_PROBES)
         else:
             # Run as an operator runs it on a local build: directly, with
             # the module's path in USDT_MODULE and its default string length.
@@ -91,9 +103,9 @@ class Tracer:
         if self.proc.poll() is not None:
             raise RuntimeError('bpftrace exited: ' + open(self.err_path).read())
         # the uprobes come after the message: wait for the kernel to have them
-        if not wait_attached(self.proc.pid, ['request__done'], timeout, B.MODULE):
-            raise RuntimeError('bpftrace %d had not attached to request__done in %ss'
-                               % (self.proc.pid, timeout))
+        if not wait_attached(self.proc.pid, self.probes, timeout, B.MODULE):
+            raise RuntimeError('bpftrace %d had not attached to %s in %ss'
+                               % (self.proc.pid, ', '.join(self.probes), timeout))
 
     def stop(self):
         if self.proc.poll() is None:
@@ -168,7 +180,7 @@ def main():
     ap.add_argument('--rounds', type=int, default=5)
     ap.add_argument('--seconds', type=int, default=5)
     ap.add_argument('--connections', type=int, default=8)
-    ap.add_argument('--only', default='abcde', help='variants to run (default abcde)')
+    ap.add_argument('--only', default='abcdef', help='variants to run (default abcdef)')
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit('bench: run as root (bpftrace attaches uprobes)')

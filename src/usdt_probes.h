@@ -48,7 +48,11 @@
 #if defined(__GNUC__)
 #define USDT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define USDT_COLD __attribute__((noinline, cold))
+/* Functions shared between the module's files, not exported: a call
+ * between them needs no PLT. */
+#define USDT_HIDDEN __attribute__((visibility("hidden")))
 #else
+#define USDT_HIDDEN
 #define USDT_UNLIKELY(x) (x)
 #define USDT_COLD
 #endif

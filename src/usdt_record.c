@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "apr_strings.h"
 #include "apr_tables.h"
 
 /* The layout promises of dthttpd.h, checked by the compiler (C99 has no
@@ -18,6 +19,10 @@ USDT_LAYOUT_CHECK(fixed_area_size,
 USDT_LAYOUT_CHECK(status_after_u64s, offsetof(dthttpd_t, status) == 32);
 USDT_LAYOUT_CHECK(reserve_is_8_aligned,
                   offsetof(dthttpd_t, fixed_reserved) % 8 == 0);
+USDT_LAYOUT_CHECK(conn_fixed_area_size,
+                  offsetof(dthttpd_conn_t, laddr) == DTHTTPD_CONN_FIXED_SIZE);
+USDT_LAYOUT_CHECK(proxy_fixed_area_size,
+                  offsetof(dthttpd_proxy_t, backend) == DTHTTPD_PROXY_FIXED_SIZE);
 
 const request_rec *usdt_client_request(const request_rec *r)
 {
@@ -99,4 +104,88 @@ void usdt_record_fill(dthttpd_t *rec, const request_rec *r, uint64_t id,
 	rec->host = usdt_text(client->hostname, empty);
 	rec->vhost = usdt_text(final->server != NULL ? final->server->server_hostname
 	                                             : NULL, empty);
+
+	/* What the request itself says; the connection's id and position,
+	 * the timeline, the handler and TLS come from the module's state. */
+	rec->status_first = client->status;
+	if (c->aborted)
+		rec->flags |= DTHTTPD_F_ABORTED;
+	if (c->keepalive == AP_CONN_KEEPALIVE)
+		rec->flags |= DTHTTPD_F_KEEPALIVE;
+	if (final != client)
+		rec->flags |= DTHTTPD_F_REDIRECT;
+	rec->handler = empty;
+	rec->filename = usdt_text(final->filename, empty);
+	rec->user = usdt_text(final->user, empty);
+	rec->content_type = usdt_text(final->content_type, empty);
+	rec->tls_protocol = empty;
+}
+
+const char *usdt_handler_name(const request_rec *r, apr_pool_t *pool)
+{
+	const char *type = r->content_type;
+	const char *semi;
+
+	if (r->handler != NULL)
+		return r->handler;
+	/* As ap_invoke_handler(): only a type the server set itself counts. */
+	if (type == NULL || !AP_REQUEST_IS_TRUSTED_CT(r))
+		return usdt_text("default-handler", "");
+	semi = strchr(type, ';');
+	if (semi == NULL)
+		return type;
+	while (semi > type && semi[-1] == ' ')
+		semi--;
+	return apr_pstrmemdup(pool, type, (apr_size_t)(semi - type));
+}
+
+uint64_t usdt_mark_us(apr_time_t start, apr_time_t mark)
+{
+	/* A mark at the very start still counts as reached. */
+	if (mark == 0)
+		return 0;
+	return mark > start ? (uint64_t)(mark - start) : 1;
+}
+
+void usdt_conn_record_fill(dthttpd_conn_t *rec, const conn_rec *c, uint64_t id,
+                           uint64_t elapsed_us, uint64_t requests,
+                           const char *empty)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->conn_id = id;
+	rec->elapsed_us = elapsed_us;
+	rec->requests = requests;
+	rec->lport = usdt_port(c->local_addr);
+	rec->rport = usdt_port(c->client_addr);
+	rec->ipversion = usdt_ip_version(c->client_ip);
+	rec->ptr_size = (uint32_t)sizeof(void *);
+	if (c->aborted)
+		rec->flags |= DTHTTPD_F_ABORTED;
+	rec->laddr = usdt_text(c->local_ip, empty);
+	rec->raddr = usdt_text(c->client_ip, empty);
+	rec->tls_protocol = empty;
+	rec->tls_cipher = empty;
+	rec->sni = empty;
+}
+
+void usdt_proxy_record_fill(dthttpd_proxy_t *rec, const request_rec *r,
+                            uint64_t id, int status, uint64_t backend_us,
+                            const char *backend, const char *balancer,
+                            const char *url, const char *empty)
+{
+	const conn_rec *c = r->connection;
+	const char *raddr = r->useragent_ip != NULL ? r->useragent_ip
+	                                            : c->client_ip;
+
+	memset(rec, 0, sizeof(*rec));
+	rec->id = id;
+	rec->backend_us = backend_us;
+	rec->status = status;
+	rec->ptr_size = (uint32_t)sizeof(void *);
+	rec->ipversion = usdt_ip_version(raddr);
+	rec->backend = usdt_text(backend, empty);
+	rec->balancer = usdt_text(balancer, empty);
+	rec->url = usdt_text(url, empty);
+	rec->laddr = usdt_text(c->local_ip, empty);
+	rec->raddr = usdt_text(raddr, empty);
 }

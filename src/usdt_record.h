@@ -1,9 +1,11 @@
 /*
- * usdt_record.h: filling the dthttpd_t record from a request.
+ * usdt_record.h: filling the records (dthttpd_t, dthttpd_conn_t,
+ * dthttpd_proxy_t) from a request or a connection.
  *
- * Pure functions of the request_rec: no allocation, no I/O, no clock (the
- * caller passes "now"), so the unit tests can drive them with hand-made
- * requests.  They run only while a probe is enabled.
+ * Pure functions of Apache's structures: no I/O, no clock (the caller
+ * passes "now"), no allocation but usdt_handler_name's in the pool it is
+ * given, so the unit tests can drive them with hand-made requests.  They
+ * run only while a probe is enabled.
  */
 #ifndef USDT_RECORD_H
 #define USDT_RECORD_H
@@ -30,5 +32,32 @@ uint64_t usdt_elapsed_us(apr_time_t start, apr_time_t now);
  */
 void usdt_record_fill(dthttpd_t *rec, const request_rec *r, uint64_t id,
                       int status, apr_time_t now, const char *empty);
+
+/*
+ * The name ap_invoke_handler() dispatches r on, as %R logs it: r->handler,
+ * else the content type without parameters (when trusted), else
+ * "default-handler".  The parameters are cut in a copy made in pool.
+ */
+const char *usdt_handler_name(const request_rec *r, apr_pool_t *pool);
+
+/* Microseconds from start to a timeline mark, 0 for a mark not reached. */
+uint64_t usdt_mark_us(apr_time_t start, apr_time_t mark);
+
+/*
+ * Fill rec for connection c (the client's: never an HTTP/2 secondary) with
+ * its id, age and requests; the TLS strings are left "" (empty).
+ */
+void usdt_conn_record_fill(dthttpd_conn_t *rec, const conn_rec *c, uint64_t id,
+                           uint64_t elapsed_us, uint64_t requests,
+                           const char *empty);
+
+/*
+ * Fill rec for a backend attempt of request r: backend, balancer and url
+ * as mod_proxy gave them (NULL reads as "").
+ */
+void usdt_proxy_record_fill(dthttpd_proxy_t *rec, const request_rec *r,
+                            uint64_t id, int status, uint64_t backend_us,
+                            const char *backend, const char *balancer,
+                            const char *url, const char *empty);
 
 #endif /* USDT_RECORD_H */

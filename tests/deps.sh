@@ -14,7 +14,7 @@ cross_pkgs="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabi gcc-arm-linux-gnueabihf
 	gcc-s390x-linux-gnu binutils-aarch64-linux-gnu"
 build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
-test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils
+test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils openssl
 	apache2-utils debootstrap wrk valgrind devscripts gdb linux-perf
 	bpfcc-tools linux-headers-$(dpkg --print-architecture) tmux $cross_pkgs"
 # The cross compilers (with their binutils) of Debian's other release
@@ -30,7 +30,8 @@ dtrace_pkgs="gcc-bpf binutils-bpf libbpf-dev binutils-dev libelf-dev zlib1g-dev
 	xz-utils libc6-dev-i386"
 # wrk and valgrind: tests/bench; devscripts: hardening-check in
 # tests/reliability/test_security.py; gdb: the backtraces of a crashed
-# child's core, if a test ever finds one.  tests/tools: linux-perf
+# child's core, if a test ever finds one; openssl: the live tests' TLS
+# certificates.  tests/tools: linux-perf
 # (test_perf.py), bpfcc-tools and Debian's kernel headers, which BCC
 # compiles against when the running kernel has none of its own
 # (test_bcc.py), tmux (http-top's screen, test_http_top.py).  dh_apache2

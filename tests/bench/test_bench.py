@@ -9,13 +9,16 @@ tracing).  This runs both benchmarks briefly against the built module:
   bench/overhead.py --rounds 1 --seconds 1 (every variant once)
 
 and checks what is exact, with a margin only for another compiler:
-  - untraced, mod_usdt adds at most 30 instructions per request (28 with
-    Debian 12's gcc: 8 in its two hooks, 20 in Apache's hook runners
-    calling them), its own hooks at most 10;
-  - traced, its hooks and all they call stay under 2,000 instructions per
-    request (861 here): building the record formats nothing, copies no
-    string;
-  - overhead.py prints a row for each of the five variants, and in (d)
+  - an empty module (no hooks, no configuration) adds nothing to the hook
+    runners: the count is exact;
+  - untraced, mod_usdt with every probe compiled in adds at most 45
+    instructions per keep-alive request over that empty module (DESIGN.md's
+    budget), Apache's hook dispatch included, its own hooks at most 20
+    (16: three per-request hooks of 4 to 7 instructions);
+  - traced (every semaphore 1), its hooks and all they call stay under
+    5,000 instructions per request: both records built, the timeline
+    filter, a probe site per header, formatting nothing;
+  - overhead.py prints a row for each of the six variants, and in (d)
     http-requests.bt wrote a line for every request (overhead.py itself
     fails otherwise).
 Timings are not judged: they are the README's business, from a full run.
@@ -72,29 +75,35 @@ def _(d):
     expect(d['instr_rc'] == 0, 'exit %d:\n%s' % (d['instr_rc'], d['instr']))
 
 
-@t.check('untraced, mod_usdt adds at most 30 instructions per request')
+@t.check('an empty module adds nothing to the hook runners: the count is exact')
 def _(d):
-    added = row(d['instr'], 'added by mod_usdt, untraced')
-    expect(0 < added <= 30, 'added %r:\n%s' % (added, d['instr']))
+    floor = row(d['instr'], 'an empty module (no hooks, no configuration), in those runners')
+    expect(floor == 0, 'empty module %r:\n%s' % (floor, d['instr']))
 
 
-@t.check('untraced, its two hooks run at most 10 instructions per request')
+@t.check('untraced, mod_usdt adds at most 45 instructions per request over the empty module')
 def _(d):
-    own = row(d['instr'], "of which mod_usdt's two hooks (the rest")
-    expect(0 < own <= 10, 'hooks %r:\n%s' % (own, d['instr']))
+    added = row(d['instr'], 'mod_usdt untraced, every probe compiled in, over the empty module')
+    expect(0 < added <= 45, 'added %r:\n%s' % (added, d['instr']))
 
 
-@t.check('traced, its hooks and all they call stay under 2,000 instructions per request')
+@t.check('untraced, its hooks run at most 20 instructions per request')
 def _(d):
-    own = row(d['instr'], "of which mod_usdt's two hooks and all they call")
-    expect(100 < own < 2000, 'traced hooks %r:\n%s' % (own, d['instr']))
+    own = row(d['instr'], "of which mod_usdt's own hooks (the rest")
+    expect(0 < own <= 20, 'hooks %r:\n%s' % (own, d['instr']))
 
 
-@t.check('bench/overhead.py runs every variant, (d) tracing every request')
+@t.check('traced, its hooks and all they call stay under 5,000 instructions per request')
+def _(d):
+    own = row(d['instr'], "of which mod_usdt's hooks and all they call")
+    expect(100 < own < 5000, 'traced hooks %r:\n%s' % (own, d['instr']))
+
+
+@t.check('bench/overhead.py runs every variant (f: every probe traced), (d) tracing every request')
 def _(d):
     expect(d['over_rc'] == 0, 'exit %d:\n%s' % (d['over_rc'], d['over']))
-    rows = re.findall(r'^\| \(([a-e])\) ', d['over'], re.M)
-    expect(rows == list('abcde'), 'variant rows %r:\n%s' % (rows, d['over']))
+    rows = re.findall(r'^\| \(([a-f])\) ', d['over'], re.M)
+    expect(rows == list('abcdef'), 'variant rows %r:\n%s' % (rows, d['over']))
 
 
 t.run(setup)

@@ -80,7 +80,7 @@ def missing(needs):
     """Why this machine cannot run a test that needs `needs`, or None.
 
     needs is a subset of {'root', 'bpftrace', 'module', 'apache', 'nghttp', 'curl',
-    'perf', 'bcc', 'tmux'}.
+    'perf', 'bcc', 'tmux', 'openssl'}.
     """
     if 'root' in needs and os.geteuid() != 0:
         return 'not root (live tracing needs root)'
@@ -100,6 +100,8 @@ def missing(needs):
         return 'no trace-bpfcc (bpfcc-tools)'
     if 'tmux' in needs and not shutil.which('tmux'):
         return 'no tmux'
+    if 'openssl' in needs and not shutil.which('openssl'):
+        return 'no openssl (to make a test certificate)'
     return None
 
 
@@ -332,7 +334,8 @@ class Apache:
             f.write(CONF.format(root=self.root, server_name=SERVER_NAME, port=self.port,
                                 mpm=mpm, mpm_conf=MPM_CONF[mpm], moddir=APACHE_MODULES,
                                 module=MODULE, user=RUN_USER, group=RUN_USER,
-                                start_servers=start_servers, extra=extra,
+                                start_servers=start_servers,
+                                extra=extra.replace('{root}', self.root),
                                 loglevel=loglevel))
         self.proc = None
         self.pidfile = os.path.join(self.root, 'run', 'httpd.pid')
@@ -521,7 +524,10 @@ class Apache:
 # bpftrace
 
 NUMERIC = {'id', 'status', 'elapsed', 'lport', 'rport', 'ipversion', 'pid', 'tid',
-           'bytes_sent', 'bytes_received', 'r_id', 'r_status', 'r_elapsed', 't'}
+           'bytes_sent', 'bytes_received', 'r_id', 'r_status', 'r_elapsed', 't',
+           'conn_id', 'conn_request', 'flags', 'status_first', 'handler_us', 'first_byte_us',
+           'last_byte_us', 'requests', 'generation', 'backend_us', 'r_conn_id', 'r_requests',
+           'r_elapsed_us', 'r_backend_us', 'r_ptr_size', 'ptr_size'}
 
 
 def _die_with_us(sig=signal.SIGTERM):
@@ -684,19 +690,26 @@ class Tracer:
         return False
 
 
+# The first word of a tracer's line: which probe the event is from.  <id>
+# is the request id, or the connection id (C, E), or the pid (K, X).
+PROBE_LETTERS = {'S': 'start', 'D': 'done', 'H': 'request-header', 'R': 'handler',
+                 'P': 'proxy-start', 'Q': 'proxy-done', 'O': 'response-header',
+                 'C': 'conn-start', 'E': 'conn-done', 'K': 'child-start', 'X': 'child-done'}
+
+
 def parse_events(lines):
     """Join a tracer's lines into events: one dict per (probe, id, t), in time order."""
     events = {}
     for line in lines:
         head = line.split('\t', 1)
         words = head[0].split(' ')
-        if len(words) != 3 or words[0] not in ('S', 'D'):
+        if len(words) != 3 or words[0] not in PROBE_LETTERS:
             continue
         try:
             key = (words[0], int(words[1]), int(words[2]))
         except ValueError:
             continue
-        ev = events.setdefault(key, {'probe': 'start' if words[0] == 'S' else 'done',
+        ev = events.setdefault(key, {'probe': PROBE_LETTERS[words[0]],
                                      'id': key[1], 't': key[2]})
         for field in (head[1].split('\t') if len(head) > 1 else []):
             k, _, v = field.partition('=')
@@ -1095,14 +1108,14 @@ def read_semaphores(pid, path=None):
     return vals
 
 
-def write_semaphores(pid, value, path=None):
+def write_semaphores(pid, value, path=None, names=None):
     """Set every httpd semaphore of path (default MODULE) in process pid to
     value, as a tracer's attach does (needs root): the enabled path runs
-    with no tracer, or stops running."""
+    with no tracer, or stops running.  names: only those probes'."""
     path = path or MODULE
     with open('/proc/%d/mem' % pid, 'r+b', buffering=0) as mem:
         for prov, name, vaddr in stapsdt_notes(path):
-            if prov == 'httpd' and vaddr:
+            if prov == 'httpd' and vaddr and (names is None or name in names):
                 mem.seek(proc_addr(pid, path, vaddr))
                 mem.write(value.to_bytes(2, sys.byteorder))
 
@@ -1157,6 +1170,57 @@ def standard_traffic(httpd):
     sent['h2'] = sorted(statuses)
     sent['h2_log'] = out
     return sent
+
+
+def make_cert(directory, name='localhost'):
+    """A self-signed certificate and key for name, made with openssl in
+    directory; return (cert path, key path)."""
+    crt, key = os.path.join(directory, 'tls.crt'), os.path.join(directory, 'tls.key')
+    p = subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+                        '-subj', '/CN=%s' % name, '-addext', 'subjectAltName=DNS:%s' % name,
+                        '-keyout', key, '-out', crt], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError('openssl req failed:\n' + p.stdout)
+    os.chmod(key, 0o644)        # read by the parent as root, but keep it simple
+    return crt, key
+
+
+TLS_CONF = """
+LoadModule ssl_module {moddir}/mod_ssl.so
+LoadModule socache_shmcb_module {moddir}/mod_socache_shmcb.so
+SSLSessionCache "shmcb:{root}/run/ssl_scache(102400)"
+Listen 127.0.0.1:{port}
+<VirtualHost 127.0.0.1:{port}>
+    ServerName localhost
+    SSLEngine on
+    SSLCertificateFile "{crt}"
+    SSLCertificateKeyFile "{key}"
+    Protocols h2 http/1.1
+</VirtualHost>
+"""
+
+
+def tls_conf(port, crt, key):
+    """Configuration lines for Apache(extra=...): mod_ssl on 127.0.0.1:port,
+    HTTP/1.1 and h2, with the certificate of make_cert().  Apache puts its
+    ServerRoot in place of {root} in extra."""
+    return TLS_CONF.format(moddir=APACHE_MODULES, port=port, crt=crt, key=key,
+                           root='{root}')
+
+
+def curl_many(urls, *args, timeout=10):
+    """curl several URLs in one run (one connection where curl can reuse it);
+    return [(status, local_port)] per URL."""
+    cmd = ['curl', '-sS', '-g', '--max-time', str(timeout),
+           '-w', '%{http_code} %{local_port}\\n'] + list(args)
+    for u in urls:
+        cmd += ['-o', '/dev/null', u]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=timeout + 5)
+    if p.returncode != 0:
+        raise RuntimeError('%s: exit %d: %s' % (' '.join(cmd), p.returncode, p.stderr))
+    return [tuple(int(x) for x in l.split()) for l in p.stdout.splitlines() if l.strip()]
 
 
 def read_expected(path):

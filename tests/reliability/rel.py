@@ -248,11 +248,17 @@ class MapTracer:
 
     def stop(self, timeout=30):
         """SIGINT (repeated: bpftrace 0.17 may miss one while busy) until it has
-        printed its maps and exited; SIGKILL only if it hangs."""
+        printed its maps and exited; SIGKILL only if it hangs.  Not repeated
+        while it prints: a SIGINT in the middle of printing tens of thousands
+        of map entries ends bpftrace there, and the maps after go missing."""
         if self.running():
             deadline = time.monotonic() + timeout
+            printed = -1
             while self.proc.poll() is None and time.monotonic() < deadline:
-                self.proc.send_signal(signal.SIGINT)
+                size = len(self.output())
+                if size == printed or printed < 0:
+                    self.proc.send_signal(signal.SIGINT)
+                printed = size
                 try:
                     self.proc.wait(min(2, max(0.1, deadline - time.monotonic())))
                 except subprocess.TimeoutExpired:
@@ -296,21 +302,26 @@ class MapTracer:
         return False
 
 
+EVENT_PROBES = {b'S': 'start', b'D': 'done', b'H': 'request-header',
+                b'O': 'response-header'}
+
+
 def parse_events(out):
-    """Join per-event lines into events.  A line is "S|D <id> <nsecs>", a TAB,
+    """Join per-event lines into events.  A line is "S|D|H|O <id> <nsecs>"
+    (request-start, request-done, request-header, response-header), a TAB,
     then numeric fields "k=v<TAB>k=v..." (the first is status=) or one string
     field "k=value", the value running to the end of the line (bytes)."""
     events = {}
     for line in out.split(b'\n'):
         head, tab, rest = line.partition(b'\t')
         words = head.split(b' ')
-        if not tab or len(words) != 3 or words[0] not in (b'S', b'D'):
+        if not tab or len(words) != 3 or words[0] not in EVENT_PROBES:
             continue
         try:
             key = (words[0], int(words[1]), int(words[2]))
         except ValueError:
             continue
-        ev = events.setdefault(key, {'probe': 'start' if words[0] == b'S' else 'done',
+        ev = events.setdefault(key, {'probe': EVENT_PROBES[words[0]],
                                      'id': key[1], 't': key[2]})
         if rest.startswith(b'status='):
             for field in rest.split(b'\t'):

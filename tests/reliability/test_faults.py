@@ -54,8 +54,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rel  # noqa: E402
 from rel import harness, expect, expect_eq, log  # noqa: E402
 
-A_SECS = 50                 # the background load of part A
-A_KILL_SECS = 16            # the last part of it, for the SIGKILLs
+A_SECS = 60                 # the background load of part A
+A_KILL_SECS = 20            # the last part of it, for the SIGKILLs
 A_H1_CONNS = 24             # its HTTP/1.1 keep-alive connections
 A_H2_CONNS, A_H2_STREAMS = 2, 8
 # Requests between their request-start and request-done at any moment, at

@@ -18,6 +18,7 @@ request-start and request-done with its strings:
           HTTP/2 preface and a SETTINGS frame followed by random frames
 
 Each connection sends its bytes, half-closes, and reads until Apache closes.
+request-header and response-header are traced too.
 Then: Apache still answers and its error log shows no crash; no event was
 lost; every request Apache logged is reported by exactly one request-done
 with the status it logged, and every status line a client read is one of
@@ -26,7 +27,9 @@ without a start is a request rejected while being read (status 400 or
 more); the strings in the probes are exactly what the server holds: method
 and URI byte for byte the request line Apache logged (%r), the start's and
 the done's the same, the URI and User-Agent byte for byte what the client
-sent where Apache took the request, and never longer than what was sent.
+sent where Apache took the request, and never longer than what was sent;
+every request header reported is in what the client sent (each part of a
+merged value too), as many as it sent, and none longer than the string limit.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so srcdir=. tests/reliability/test_hostile.py
 Needs root, bpftrace and nghttp (skips otherwise, fails under CI=true).
@@ -67,6 +70,14 @@ CASES = [
     ('overlong URI', b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\n' + H + b'\r\n', 414),
     ('overlong header field', b'GET /static.txt HTTP/1.1\r\n' + H + b'X-Big: ' + b'b' * 9000
      + b'\r\n\r\n', 400),
+    ('99 header fields', b'GET /static.txt?many HTTP/1.1\r\n' + H
+     + b''.join(b'X-%d: v%d\r\n' % (i, i) for i in range(98)) + b'\r\n', 200),
+    ('a header sent three times', b'GET /static.txt?dup HTTP/1.1\r\n' + H
+     + b'X-Dup: one\r\nX-Dup: \xfftwo\r\nX-Dup: three\r\n\r\n', 200),
+    ('binary header value', b'GET /static.txt?bin HTTP/1.1\r\n' + H
+     + b'X-Bin: \x80\xfe\xff \xc3\x28 ~\r\n\r\n', 200),
+    ('8000-byte header value', b'GET /static.txt?bigh HTTP/1.1\r\n' + H + b'X-Long: '
+     + b'L' * 8000 + b'\r\n\r\n', 200),
     ('101 header fields', b'GET /static.txt HTTP/1.1\r\n' + H
      + b''.join(b'X-%d: v\r\n' % i for i in range(101)) + b'\r\n', 400),
     ('body over LimitRequestBody', b'POST /static.txt HTTP/1.1\r\n' + H
@@ -387,7 +398,7 @@ def _(d):
 @t.check('no id repeats; every start has one done; a done without start is a rejected request')
 def _(d):
     by = collections.defaultdict(lambda: ([], []))
-    for e in d['events']:
+    for e in (e for e in d['events'] if e['probe'] in ('start', 'done')):
         by[e['id']][0 if e['probe'] == 'start' else 1].append(e)
     bad = []
     for i, (ss, ds) in sorted(by.items()):
@@ -482,6 +493,76 @@ def _(d):
                 if v and v not in c['sent'] and not (name.startswith('fuzz') and
                                                      k == 'uri' and v == b'*'):
                     bad.append('%s: %s %r is not in what the client sent' % (name, k, v[:80]))
+    expect(not bad, '\n'.join(bad[:20]))
+
+
+def request_headers(d, name):
+    """[(name, value)] of the request-headers of the first request Apache
+    took on connection name (none if it took none)."""
+    starts = [e for e in d['by_conn'].get(name, []) if e['probe'] == 'start']
+    if not starts:
+        return None
+    rid = starts[0]['id']
+    return [(e.get('name', b''), e.get('value', b'')) for e in d['events']
+            if e['probe'] == 'request-header' and e['id'] == rid]
+
+
+@t.check('request-header: every header reported is in what the client sent, never longer '
+         'than the string limit')
+def _(d):
+    bad, n = [], 0
+    for name, c in clients(d):
+        hdrs = request_headers(d, name)
+        for k, v in hdrs or []:
+            n += 1
+            if not k or k not in c['sent']:
+                bad.append('%s: header name %r not sent' % (name, k[:80]))
+            if len(k) > STRLEN - 1 or len(v) > STRLEN - 1:
+                bad.append('%s: %r longer than the string limit' % (name, k[:40]))
+            # Apache joins a header sent twice with ", " and unfolds
+            # obsolete line folding into a space: each part was sent
+            for part in re.split(rb', | ', v):
+                if part and part not in c['sent']:
+                    bad.append('%s: %r: %r is not in what was sent' % (name, k[:40], part[:80]))
+    log('%d request-header events checked' % n)
+    expect(n > 0, 'no request-header event at all')
+    expect(not bad, '\n'.join(bad[:20]))
+
+
+@t.check('request-header: many, merged, binary and long headers as Apache holds them')
+def _(d):
+    got = {c['name']: request_headers(d, 'case ' + c['name']) for c in d['cases']}
+    many = got['99 header fields'] or []
+    expect_eq(many, [(b'Host', b'localhost')] + [(b'X-%d' % i, b'v%d' % i) for i in range(98)],
+              '99 header fields')
+    expect_eq(got['a header sent three times'],
+              [(b'Host', b'localhost'), (b'X-Dup', b'one, \xfftwo, three')], 'merged X-Dup')
+    expect_eq(got['binary header value'],
+              [(b'Host', b'localhost'), (b'X-Bin', b'\x80\xfe\xff \xc3\x28 ~')],
+              'binary header')
+    expect_eq(got['8000-byte header value'],
+              [(b'Host', b'localhost'), (b'X-Long', b'L' * (STRLEN - 1))], 'long header')
+
+
+@t.check('response-header: every request-done of a request Apache took has its response '
+         'headers, before it')
+def _(d):
+    bad = []
+    done_t = {e['id']: e['t'] for e in d['events'] if e['probe'] == 'done'}
+    started = {e['id'] for e in d['events'] if e['probe'] == 'start'}
+    resp = collections.defaultdict(list)
+    for e in d['events']:
+        if e['probe'] == 'response-header':
+            resp[e['id']].append(e)
+    for rid in started & set(done_t):
+        hs = resp.get(rid, [])
+        if not hs:
+            continue        # a 101 or an aborted response may have none
+        if any(not h.get('name') or h['t'] > done_t[rid] for h in hs):
+            bad.append('request %d: %r' % (rid, [(h.get('name'), h['t']) for h in hs][:5]))
+    expect(sum(len(v) for v in resp.values()) > 0, 'no response-header event at all')
+    expect(not set(resp) - set(done_t), 'response headers of requests without a done: %r'
+           % sorted(set(resp) - set(done_t))[:10])
     expect(not bad, '\n'.join(bad[:20]))
 
 

@@ -3,8 +3,8 @@
 every MPM.
 
 For each MPM (event, worker, prefork) a private Apache with the built module
-serves a bounded loopback load while bpftrace (counts.bt, attached by the
-module's path) counts both probes in maps:
+serves a bounded loopback load while bpftrace (load.bt, attached by the
+module's path) counts the probes in maps:
 
   HTTP/1.1 keep-alive   h2load --h1, H1_N requests on CONNS connections,
                         round robin over a 200, a 404 (ErrorDocument, an
@@ -20,7 +20,12 @@ Then: every request the clients sent completed; the tracer counted as many
 request-starts and request-dones as the clients completed requests (Apache's
 own "OPTIONS *" dummy requests aside); every id has exactly one start and
 exactly one done; the statuses the probes reported, per protocol, are the
-ones the clients counted; the error log shows no crash.
+ones the clients counted; every conn-start has exactly one conn-done (the
+connections at least as many as the clients opened), and conn-done's count
+of requests is, connection by connection, the number of request-dones that
+carry its conn_id; every 200's timeline is in order (0 < handler_us <=
+first_byte_us <= last_byte_us <= elapsed_us), HTTP/1.x and HTTP/2; the
+header and handler probes fired too; the error log shows no crash.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so srcdir=. tests/reliability/test_load.py
 Needs root, bpftrace, h2load and ab (skips otherwise, fails under CI=true).
@@ -30,6 +35,7 @@ Prints TAP.
 import collections
 import os
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +49,8 @@ AB_N = 6000                 # HTTP/1.0 requests, one connection each
 H2_CONNS, H2_STREAMS = 16, 8
 H2_N = 12000                # HTTP/2 requests
 TOTAL = H1_N + AB_N + H2_N
+CONNECTIONS = CONNS + AB_N + H2_CONNS   # the clients open at least these
+CLOSE_SECS = 1.5            # for Apache to see the clients' last closes
 
 H1_PATHS = ('/static.txt?h1', '/missing?h1', '/dir')
 H2_PATHS = ('/static.txt?h2', '/missing?h2', '/dir/')
@@ -53,7 +61,7 @@ t = harness.Tap()
 def run(mpm):
     r = {'mpm': mpm}
     with rel.load_apache(mpm, CONNS) as httpd:
-        tracer = rel.MapTracer('counts.bt')
+        tracer = rel.MapTracer('load.bt')
         try:
             tracer.start()
             r['h1'] = rel.h2load([httpd.url(p) for p in H1_PATHS], H1_N, CONNS, h1=True)
@@ -61,6 +69,8 @@ def run(mpm):
             r['h2'] = rel.h2load([httpd.url(p) for p in H2_PATHS], H2_N, H2_CONNS, m=H2_STREAMS)
             # log_transaction may run just after the client has its response
             harness.wait_until(lambda: len(httpd.client_access_log()) >= TOTAL, 20, 0.2)
+            # and conn-done when Apache has seen the client close
+            time.sleep(CLOSE_SECS)
         finally:
             tracer.stop()
         r['maps'] = tracer.maps()
@@ -138,6 +148,35 @@ def statuses_ok(r):
     expect_eq(set(got['HTTP/2.0']), {200, 404}, 'HTTP/2.0 statuses seen')
 
 
+def conns_ok(r):
+    m = r['maps']
+    cs, ce, cn, rc = (m.get(k, {}) for k in ('cs', 'ce', 'cn', 'rc'))
+    expect_eq((len(cs), len(ce)), (rel.scalar(m, 'ncs'), rel.scalar(m, 'nce')),
+              'connection ids in the maps vs probe hits (a full map drops ids)')
+    bad = rel.check_ids(cs, ce)
+    expect(not bad, 'conn-start/conn-done: ' + '\n'.join(bad))
+    log('%s: %d connections; request-header %d, response-header %d, request-handler %d'
+        % (r['mpm'], len(ce), rel.scalar(m, 'nh'), rel.scalar(m, 'no'), rel.scalar(m, 'nr')))
+    expect(len(ce) >= CONNECTIONS, '%d connections, the clients opened %d'
+           % (len(ce), CONNECTIONS))
+    diff = ['conn %s: conn-done says %d requests, %d request-dones carry it' % (c, n, rc.get(c, 0))
+            for c, n in sorted(cn.items()) if rc.get(c, 0) != n]
+    expect(not diff, '%d connections differ:\n%s' % (len(diff), '\n'.join(diff[:20])))
+    expect_eq(set(rc) - set(cn), set(), 'request-dones on connections without conn-done')
+    expect(rel.scalar(m, 'nh') >= TOTAL and rel.scalar(m, 'no') >= TOTAL
+           and rel.scalar(m, 'nr') > 0, 'header and handler probes did not fire for every request')
+
+
+def timeline_ok(r):
+    m = r['maps']
+    ok, bad = rel.scalar(m, 'timeline_ok'), rel.scalar(m, 'timeline_bad')
+    oks = sum(n for (proto, status), n in m.get('st', {}).items() if status == 200)
+    log('%s: %d request-dones of 200s with their timeline in order, %d not'
+        % (r['mpm'], ok, bad))
+    expect_eq(bad, 0, 'timelines out of order')
+    expect_eq(ok, oks, 'timelines in order vs the 200s of client requests')
+
+
 for mpm in MPMS:
     t.check('%s: the clients completed all %d requests (h1 keep-alive %d, h1.0 one per '
             'connection %d, h2c %d)' % (mpm, TOTAL, H1_N, AB_N, H2_N))(
@@ -148,6 +187,10 @@ for mpm in MPMS:
         lambda d, mpm=mpm: pairs_ok(d[mpm]))
     t.check('%s: the statuses in request-done are the ones the clients saw' % mpm)(
         lambda d, mpm=mpm: statuses_ok(d[mpm]))
+    t.check('%s: every conn-start has one conn-done; requests per connection as its '
+            'request-dones' % mpm)(lambda d, mpm=mpm: conns_ok(d[mpm]))
+    t.check('%s: every 200\'s timeline: 0 < handler_us <= first_byte_us <= last_byte_us '
+            '<= elapsed_us' % mpm)(lambda d, mpm=mpm: timeline_ok(d[mpm]))
     t.check('%s: no crash in the error log' % mpm)(
         lambda d, mpm=mpm: expect(not d[mpm]['crash'], d[mpm]['crash']))
 

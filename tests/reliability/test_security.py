@@ -5,9 +5,13 @@ From the built module alone (no root; also in make distcheck):
   - it imports no function that opens a socket, resolves a name, starts a
     process, opens a file, loads code or changes credentials, and no raw
     syscall();
-  - the only Apache hooks it registers are post_config, post_read_request
-    and log_transaction: no handler, no filter, no hook that could answer
-    a request or change one;
+  - the only Apache hooks it registers are pre_config, post_config,
+    child_init, pre_connection, post_read_request, insert_filter and
+    log_transaction: no handler, no input filter, no hook that could answer
+    a request; its one output filter (the timeline of request-done,
+    inserted only while that probe is traced) may not write a response
+    (ap_rwrite and friends are forbidden imports) and passes every brigade
+    on as it came (the live tests compare the bodies clients receive);
   - its module structure has no directive table and no configuration
     creators (the fields are 0 in the file and nothing relocates them);
   - it is hardened: full RELRO (GNU_RELRO and BIND_NOW), a stack that is
@@ -17,8 +21,9 @@ From the built module alone (no root; also in make distcheck):
 From a live server (root; skipped with USDT_LIVE_TESTS=no, and without root
 outside CI):
   - mod_info, asked about mod_usdt.c, reports no content handler, no
-    configuration phase, no directive, and only Post-Read Request and
-    Transaction Logging among the request phases.
+    configuration phase, no directive, and only Pre-Connection, Post-Read
+    Request, Insert Filters and Transaction Logging among the request
+    phases.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so srcdir=. tests/reliability/test_security.py
 Prints TAP.
@@ -48,10 +53,12 @@ FORBIDDEN = re.compile(
     r'posix_spawnp?|dlopen|dlmopen|ptrace|syscall|'
     r'setuid|setgid|seteuid|setegid|setreuid|setregid|setresuid|setresgid|'
     r'mmap|mmap64|mprotect|'
-    r'ap_hook_handler|ap_hook_quick_handler|ap_register_\w+_filter\w*|ap_add_output_filter\w*|'
-    r'ap_add_input_filter\w*|ap_hook_insert_filter|ap_rwrite|ap_rputs|ap_rprintf|ap_rvputs|'
+    r'ap_hook_handler|ap_hook_quick_handler|ap_register_input_filter\w*|'
+    r'ap_add_input_filter\w*|ap_rwrite|ap_rputs|ap_rprintf|ap_rvputs|'
     r'ap_set_content_type|ap_send_error_response)(@.*)?$')
-ALLOWED_HOOKS = {'ap_hook_post_config', 'ap_hook_post_read_request', 'ap_hook_log_transaction'}
+ALLOWED_HOOKS = {'ap_hook_pre_config', 'ap_hook_post_config', 'ap_hook_child_init',
+                 'ap_hook_pre_connection', 'ap_hook_post_read_request', 'ap_hook_insert_filter',
+                 'ap_hook_log_transaction'}
 
 t = harness.Tap()
 
@@ -82,7 +89,8 @@ def _(d):
     expect(not bad, 'forbidden imports: %r' % bad)
 
 
-@t.check('its only hooks are post_config, post_read_request and log_transaction')
+@t.check('its only hooks are pre_config, post_config, child_init, pre_connection, '
+         'post_read_request, insert_filter and log_transaction')
 def _(d):
     hooks = {n for n in imports() if n.startswith('ap_hook_')}
     expect_eq(hooks, ALLOWED_HOOKS, 'ap_hook_* imports')
@@ -182,7 +190,7 @@ INFO = ('LoadModule info_module /usr/lib/apache2/modules/mod_info.so\n'
 
 
 @t.check('mod_info on a live server: no handler, no configuration, no directive; '
-         'request phases Post-Read Request and Transaction Logging only')
+         'request phases Pre-Connection, Post-Read Request, Insert Filters, Transaction Logging')
 def _(d):
     if os.environ.get('USDT_LIVE_TESTS') == 'no':
         raise harness.Skip('live tests turned off (USDT_LIVE_TESTS=no)')
@@ -207,7 +215,8 @@ def _(d):
     expect_eq(field('Content handlers'), 'none', 'Content handlers')
     expect_eq(field('Configuration Phase Participation'), 'none', 'Configuration Phase')
     expect_eq(field('Module Directives'), 'none', 'Module Directives')
-    expect_eq(field('Request Phase Participation'), 'Post-Read Request , Transaction Logging',
+    expect_eq(field('Request Phase Participation'),
+              'Pre-Connection , Post-Read Request , Insert Filters , Transaction Logging',
               'Request Phase Participation')
 
 

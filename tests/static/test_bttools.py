@@ -88,11 +88,16 @@ def code_of(text):
 
 
 def check_layout():
-    members = re.findall(r'^MEMBER\((\w+)\)$', gen_layout('members'), re.M)
+    members = gen_layout('members')
     struct = gen_layout('bpftrace')
-    got = re.findall(r'^\t[\w ]+?\*?(\w+)(?:\[\d+\])?;$', struct, re.M)
-    expect(struct.count('struct dthttpd {') == 1 and got == members,
-           'gen-layout bpftrace: members %r, the header has %r' % (got, members))
+    for rec, macro in (('dthttpd', 'MEMBER'), ('dthttpd_conn', 'MEMBER_CONN'),
+                       ('dthttpd_proxy', 'MEMBER_PROXY')):
+        want = re.findall(r'^%s\((\w+)\)$' % macro, members, re.M)
+        body = re.findall(r'^struct %s \{\n(.*?)^\};$' % rec, struct, re.M | re.S)
+        expect(len(body) == 1, 'gen-layout bpftrace: %d "struct %s {"' % (len(body), rec))
+        got = re.findall(r'^\t[\w ]+?\*?(\w+)(?:\[\d+\])?;$', body[0], re.M)
+        expect(got == want, 'gen-layout bpftrace: struct %s members %r, the header has %r'
+               % (rec, got, want))
 
 
 def check_generated(name):
@@ -270,7 +275,7 @@ def main():
         with open(os.path.join(tmp, 'bpftrace'), 'w') as f:
             f.write(FAKE_BPFTRACE)
         os.chmod(os.path.join(tmp, 'bpftrace'), 0o755)
-        checks = [('gen-layout bpftrace prints struct dthttpd with src/dthttpd.h\'s members',
+        checks = [('gen-layout bpftrace prints the three record structs with src/dthttpd.h\'s members',
                    check_layout)]
         for name in TOOLS:
             for what, fn in (

@@ -31,7 +31,14 @@ case $variant in net | nodep | own) ;; *) echo "Bail out! DLIB_VARIANT=$variant:
 # new ones) and in conninfo_t.
 rq_required="rq_id rq_status rq_lport rq_rport rq_method rq_uri rq_agent
 	rq_elapsed_us rq_bytes_received rq_bytes_sent rq_laddr rq_raddr
-	rq_protocol rq_host rq_vhost rq_ipversion"
+	rq_protocol rq_host rq_vhost rq_ipversion
+	rq_conn_id rq_conn_request rq_flags rq_status_first rq_handler_us
+	rq_first_byte_us rq_last_byte_us rq_handler rq_filename rq_user
+	rq_content_type rq_tls_protocol"
+cn_required="cn_id cn_elapsed_us cn_requests cn_lport cn_rport cn_ipversion
+	cn_flags cn_laddr cn_raddr cn_tls_protocol cn_tls_cipher cn_sni"
+px_required="px_id px_status px_backend_us px_ipversion px_backend px_balancer
+	px_url px_laddr px_raddr"
 ci_required="ci_local ci_remote ci_protocol"
 
 # Headers that gen-layout must refuse: "label|line put after ipversion".
@@ -41,7 +48,7 @@ a preprocessor line in the struct|#ifdef EXTRA
 a member named after a D keyword|	uint64_t string;
 a bit-field|	uint32_t flags : 3;'
 nbad=$(printf '%s\n' "$bad_cases" | wc -l)
-plan=$((20 + nbad))
+plan=$((28 + nbad))
 
 n=0
 failed=0
@@ -159,35 +166,46 @@ missing() {
 ci_xl=$(block '^translator[ ]+conninfo_t[ ]*<[ ]*dthttpd_t[ ]*[*]')
 rq_xl=$(block '^translator[ ]+httpd_rqinfo_t[ ]*<[ ]*dthttpd_t[ ]*[*]')
 rq_type=$(block '^typedef[ ]+struct[ ]+httpd_rqinfo[ ]*[{]')
+ci_conn_xl=$(block '^translator[ ]+conninfo_t[ ]*<[ ]*dthttpd_conn_t[ ]*[*]')
+cn_xl=$(block '^translator[ ]+httpd_conninfo_t[ ]*<[ ]*dthttpd_conn_t[ ]*[*]')
+cn_type=$(block '^typedef[ ]+struct[ ]+httpd_conninfo[ ]*[{]')
+ci_proxy_xl=$(block '^translator[ ]+conninfo_t[ ]*<[ ]*dthttpd_proxy_t[ ]*[*]')
+px_xl=$(block '^translator[ ]+httpd_proxyinfo_t[ ]*<[ ]*dthttpd_proxy_t[ ]*[*]')
+px_type=$(block '^typedef[ ]+struct[ ]+httpd_proxyinfo[ ]*[{]')
 code=$(tr '\n\t' '  ' < "$tmp/code")
 
 # 6-8: the record members the translators use exist, and only the record
-# views (and curpsinfo) are dereferenced.
-header_members=$(sed -n 's/^MEMBER(\(.*\))$/\1/p' "$tmp/members.h")
+# views (and curpsinfo) are dereferenced.  Members are "RECORD.member",
+# RECORD dthttpd, dthttpd_conn or dthttpd_proxy.
+header_members=$(sed -n 's/^MEMBER(\(.*\))$/dthttpd.\1/p; s/^MEMBER_CONN(\(.*\))$/dthttpd_conn.\1/p;
+	s/^MEMBER_PROXY(\(.*\))$/dthttpd_proxy.\1/p' "$tmp/members.h")
 used=$(printf '%s\n' "$code" | awk '{
 	s = $0
-	re = "dthttpd(32|64)_t *\\* *\\) *[A-Za-z_][A-Za-z0-9_]* *\\) *(->|\\.) *[A-Za-z_][A-Za-z0-9_]*"
+	re = "dthttpd(_conn|_proxy)?(32|64)_t *\\* *\\) *[A-Za-z_][A-Za-z0-9_]* *\\) *(->|\\.) *[A-Za-z_][A-Za-z0-9_]*"
 	while (match(s, re)) {
-		m = substr(s, RSTART, RLENGTH); sub(/.*(->|\.) */, "", m); print m
+		m = substr(s, RSTART, RLENGTH); r = m
+		sub(/(32|64)_t.*/, "", r); sub(/.*(->|\.) */, "", m); print r "." m
 		s = substr(s, RSTART + RLENGTH)
 	}
 	s = $0
-	re = "offsetof *\\( *dthttpd(32|64)_t *, *[A-Za-z_][A-Za-z0-9_]* *\\)"
+	re = "offsetof *\\( *dthttpd(_conn|_proxy)?(32|64)_t *, *[A-Za-z_][A-Za-z0-9_]* *\\)"
 	while (match(s, re)) {
-		m = substr(s, RSTART, RLENGTH); sub(/.*, */, "", m); sub(/ *\)$/, "", m)
-		print m; s = substr(s, RSTART + RLENGTH)
+		m = substr(s, RSTART, RLENGTH); r = m
+		sub(/^offsetof *\( */, "", r); sub(/(32|64)_t.*/, "", r)
+		sub(/.*, */, "", m); sub(/ *\)$/, "", m)
+		print r "." m; s = substr(s, RSTART + RLENGTH)
 	}
 }' | sort -u)
 if [ -z "$used" ]; then
 	not_ok "translators read record members that src/dthttpd.h has" \
-		"no member of dthttpd32_t or dthttpd64_t is read at all"
+		"no member of a record view is read at all"
 else
 	check_empty "translators read record members that src/dthttpd.h has" \
 		"$(missing "$used" "$header_members")"
 fi
 other_derefs=$(printf '%s\n' "$code" | awk '{
 	s = $0
-	gsub(/dthttpd(32|64)_t *\* *\) *[A-Za-z_][A-Za-z0-9_]* *\) *(->|\.)/, "", s)
+	gsub(/dthttpd(_conn|_proxy)?(32|64)_t *\* *\) *[A-Za-z_][A-Za-z0-9_]* *\) *(->|\.)/, "", s)
 	gsub(/curpsinfo *-> *pr_dmodel/, "", s)
 	while (match(s, /[A-Za-z0-9_)]* *-> *[A-Za-z_][A-Za-z0-9_]*/)) {
 		print substr(s, RSTART, RLENGTH); s = substr(s, RSTART + RLENGTH)
@@ -209,10 +227,10 @@ check_empty "httpd_rqinfo_t declares the fields DESIGN.md promises" \
 if [ "$variant" = own ]; then
 	ci_type=$(block '^typedef[ ]+struct[ ]+conninfo[ ]*[{]')
 	check_empty "the library defines conninfo_t (ci_local, ci_remote, ci_protocol), once" \
-		"$(missing "$ci_required" "$(declared "$ci_type")")$(test "$(grep -c 'conninfo_t *;' "$tmp/code")" -eq 1 || echo "conninfo_t defined $(grep -c 'conninfo_t *;' "$tmp/code") times")"
+		"$(missing "$ci_required" "$(declared "$ci_type")")$(test "$(grep -Ec '(^|[^A-Za-z0-9_])conninfo_t *;' "$tmp/code")" -eq 1 || echo "conninfo_t defined $(grep -Ec '(^|[^A-Za-z0-9_])conninfo_t *;' "$tmp/code") times")"
 else
 	check "the library does not define conninfo_t (net.d does)" \
-		sh -c "! grep -q 'conninfo_t *;' '$tmp/code'"
+		sh -c "! grep -Eq '(^|[^A-Za-z0-9_])conninfo_t *;' '$tmp/code'"
 fi
 
 # 11-13: the translators fill every member.
@@ -235,6 +253,38 @@ else
 	not_ok "the httpd_rqinfo_t translator assigns nothing else"
 fi
 
+# The connection and proxy records: their types declare what DESIGN.md
+# promises, their translators fill every member and nothing else, and each
+# record also translates to conninfo_t.
+# check_xl TYPE TYPE_BLOCK XL_BLOCK REQUIRED
+check_xl() {
+	fields=$(declared "$2")
+	check_empty "$1 declares the fields DESIGN.md promises" \
+		"$(missing "$4" "$fields")"
+	if [ -n "$3" ] && [ -n "$fields" ]; then
+		xl_assigned=$(assigned "$3")
+		check_empty "the $1 translator assigns every field of $1" \
+			"$(missing "$fields" "$xl_assigned")"
+		check_empty "the $1 translator assigns nothing else" \
+			"$(missing "$xl_assigned" "$fields")"
+	else
+		not_ok "the $1 translator assigns every field of $1" "no $1 type or translator found"
+		not_ok "the $1 translator assigns nothing else"
+	fi
+}
+check_xl httpd_conninfo_t "$cn_type" "$cn_xl" "$cn_required"
+check_xl httpd_proxyinfo_t "$px_type" "$px_xl" "$px_required"
+for rec in conn proxy; do
+	eval "xl=\$ci_${rec}_xl"
+	if [ -n "$xl" ]; then
+		check_empty "the conninfo_t translator of dthttpd_${rec}_t sets ci_local, ci_remote, ci_protocol" \
+			"$(missing "$ci_required" "$(assigned "$xl")")"
+	else
+		not_ok "the conninfo_t translator of dthttpd_${rec}_t sets ci_local, ci_remote, ci_protocol" \
+			"no translator conninfo_t <dthttpd_${rec}_t *dp>"
+	fi
+done
+
 # 14: brackets of every kind balance, and never close before they open.
 balance=$(awk '{
 	for (i = 1; i <= length($0); i++) {
@@ -251,8 +301,8 @@ balance=$(awk '{
 check_empty "braces, parentheses and brackets balance" "$balance"
 
 # 15-17: consistent with the provider, and what every translator needs.
-check "the provider passes a dthttpd_t * and maps it to conninfo_t and httpd_rqinfo_t" \
-	test "$(grep -c '(.*dthttpd_t \*dp) : (conninfo_t \*dp, httpd_rqinfo_t \*dp);' "$provider")" -eq 2
+check "the provider maps each record, last, to conninfo_t and its info type (3 request, 2 conn, 2 proxy probes)" \
+	test "$(grep -c '(.*dthttpd_t \*dp) : (conninfo_t \*dp, httpd_rqinfo_t \*dp);' "$provider"),$(grep -c '(.*dthttpd_conn_t \*dp) : (conninfo_t \*dp, httpd_conninfo_t \*dp);' "$provider"),$(grep -c '(.*dthttpd_proxy_t \*dp) : (conninfo_t \*dp, httpd_proxyinfo_t \*dp);' "$provider")" = 3,2,2
 check "dthttpd_t is declared, before the translators use it" \
 	awk '/^typedef[ ]+struct[ ]+dthttpd[ ]+dthttpd_t[ ]*;/ { d = NR }
 	     /^translator/ && !t { t = NR }
@@ -260,7 +310,7 @@ check "dthttpd_t is declared, before the translators use it" \
 check "each translator is bound to D 1.6.1" \
 	awk '/^#pragma D binding "1\.6\.1" translator/ { p = NR }
 	     /^translator/ { n++; if (p == NR - 1) b++ }
-	     END { exit !(n == 2 && b == n) }' "$dlib"
+	     END { exit !(n == 6 && b == n) }' "$dlib"
 if [ "$variant" = net ]; then
 	check "the library depends on net.d (conninfo_t) and on no procfs.d" \
 		sh -c "grep -q '^#pragma D depends_on library net.d' '$tmp/code' &&

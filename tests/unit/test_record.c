@@ -90,6 +90,20 @@ static void test_fills_every_field(void **state)
 	assert_string_equal(rec.protocol, "HTTP/1.1");
 	assert_string_equal(rec.host, "www.example.test");
 	assert_string_equal(rec.vhost, "www.example.test");
+	/* What the request says of the new fields; the module's state fills
+	 * conn_id, conn_request, the timeline, handler and TLS, 0 or "" here. */
+	assert_int_equal(rec.conn_id, 0);
+	assert_int_equal(rec.conn_request, 0);
+	assert_int_equal(rec.flags, 0);
+	assert_int_equal(rec.handler_us, 0);
+	assert_int_equal(rec.first_byte_us, 0);
+	assert_int_equal(rec.last_byte_us, 0);
+	assert_ptr_equal(rec.handler, empty);
+	assert_ptr_equal(rec.filename, empty);
+	assert_ptr_equal(rec.user, empty);
+	assert_ptr_equal(rec.content_type, empty);
+	assert_ptr_equal(rec.tls_protocol, empty);
+	assert_int_equal(rec.fixed_reserved32, 0);
 	/* The reserve must read zero, so that a consumer written for a later
 	 * layout sees "absent" rather than garbage. */
 	assert_int_equal(rec.ptr_size, sizeof(void *));
@@ -216,6 +230,127 @@ static void test_elapsed_never_negative(void **state)
 	assert_int_equal(usdt_elapsed_us(2000, 1000), 0);
 }
 
+static void test_flags_status_first_and_final_request_fields(void **state)
+{
+	static const char empty[] = "";
+	fake_request f;
+	request_rec final;
+	dthttpd_t rec;
+	(void)state;
+
+	/* /gone rewritten to a missing page: 200 first, 404 in the end; kept
+	 * alive; the client went away before the end. */
+	fake_init(&f);
+	f.r.status = 200;
+	f.c.keepalive = AP_CONN_KEEPALIVE;
+	f.c.aborted = 1;
+	final = f.r;
+	final.prev = &f.r;
+	final.status = 404;
+	final.filename = "/srv/htdocs/errors/404.html";
+	final.user = "alice";
+	final.content_type = "text/html";
+	f.r.next = &final;
+	usdt_record_fill(&rec, &f.r, 3, 404, 1000000, empty);
+	assert_int_equal(rec.status_first, 200);
+	assert_int_equal(rec.flags, DTHTTPD_F_ABORTED | DTHTTPD_F_KEEPALIVE | DTHTTPD_F_REDIRECT);
+	assert_string_equal(rec.filename, "/srv/htdocs/errors/404.html");
+	assert_string_equal(rec.user, "alice");
+	assert_string_equal(rec.content_type, "text/html");
+}
+
+static void test_handler_name_as_ap_invoke_handler(void **state)
+{
+	fake_request f;
+	(void)state;
+
+	fake_init(&f);
+	f.r.handler = "server-status";
+	assert_string_equal(usdt_handler_name(&f.r, pool), "server-status");
+	/* no handler: a content type the server set (a backend's or a CGI's
+	 * is not trusted), without parameters */
+	f.r.handler = NULL;
+	f.r.content_type = "text/html; charset=UTF-8";
+	assert_string_equal(usdt_handler_name(&f.r, pool), "default-handler");
+	AP_REQUEST_SET_BNOTE(&f.r, AP_REQUEST_TRUSTED_CT, AP_REQUEST_TRUSTED_CT);
+	assert_string_equal(usdt_handler_name(&f.r, pool), "text/html");
+	f.r.content_type = "text/plain";
+	assert_string_equal(usdt_handler_name(&f.r, pool), "text/plain");
+	/* no type at all */
+	f.r.content_type = NULL;
+	assert_string_equal(usdt_handler_name(&f.r, pool), "default-handler");
+}
+
+static void test_timeline_marks(void **state)
+{
+	(void)state;
+	assert_int_equal(usdt_mark_us(1000, 0), 0);       /* not reached */
+	assert_int_equal(usdt_mark_us(1000, 1250), 250);
+	/* reached in the very microsecond the request began: still reached */
+	assert_int_equal(usdt_mark_us(1000, 1000), 1);
+	assert_int_equal(usdt_mark_us(1000, 900), 1);
+}
+
+static void test_conn_record(void **state)
+{
+	static const char empty[] = "";
+	fake_request f;
+	dthttpd_conn_t rec;
+	size_t i;
+	(void)state;
+
+	fake_init(&f);
+	memset(&rec, 0xa5, sizeof(rec));
+	usdt_conn_record_fill(&rec, &f.c, 9, 1234, 3, empty);
+	assert_int_equal(rec.conn_id, 9);
+	assert_int_equal(rec.elapsed_us, 1234);
+	assert_int_equal(rec.requests, 3);
+	assert_int_equal(rec.lport, 8080);
+	assert_int_equal(rec.rport, 40000);
+	assert_int_equal(rec.ipversion, 4);
+	assert_int_equal(rec.ptr_size, sizeof(void *));
+	assert_int_equal(rec.flags, 0);
+	assert_string_equal(rec.laddr, "127.0.0.1");
+	assert_string_equal(rec.raddr, "127.0.0.1");
+	assert_ptr_equal(rec.tls_protocol, empty);
+	assert_ptr_equal(rec.tls_cipher, empty);
+	assert_ptr_equal(rec.sni, empty);
+	for (i = 0; i < sizeof(rec.fixed_reserved) / sizeof(rec.fixed_reserved[0]); i++)
+		assert_int_equal(rec.fixed_reserved[i], 0);
+	for (i = 0; i < sizeof(rec.ptr_reserved) / sizeof(rec.ptr_reserved[0]); i++)
+		assert_null(rec.ptr_reserved[i]);
+	f.c.aborted = 1;
+	f.c.client_ip = NULL;
+	usdt_conn_record_fill(&rec, &f.c, 9, 0, 0, empty);
+	assert_int_equal(rec.flags, DTHTTPD_F_ABORTED);
+	assert_ptr_equal(rec.raddr, empty);
+}
+
+static void test_proxy_record(void **state)
+{
+	static const char empty[] = "";
+	fake_request f;
+	dthttpd_proxy_t rec;
+	(void)state;
+
+	fake_init(&f);
+	memset(&rec, 0xa5, sizeof(rec));
+	usdt_proxy_record_fill(&rec, &f.r, 5, 503, 777, "http://b:8080/", NULL,
+	                       "http://b:8080/x", empty);
+	assert_int_equal(rec.id, 5);
+	assert_int_equal(rec.status, 503);
+	assert_int_equal(rec.backend_us, 777);
+	assert_int_equal(rec.ptr_size, sizeof(void *));
+	assert_int_equal(rec.ipversion, 4);
+	assert_string_equal(rec.backend, "http://b:8080/");
+	assert_ptr_equal(rec.balancer, empty);
+	assert_string_equal(rec.url, "http://b:8080/x");
+	assert_string_equal(rec.raddr, "127.0.0.1");
+	assert_string_equal(rec.laddr, "127.0.0.1");
+	assert_int_equal(rec.fixed_reserved32, 0);
+	assert_null(rec.ptr_reserved[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +361,11 @@ int main(void)
 		cmocka_unit_test(test_useragent_address_wins_over_connection),
 		cmocka_unit_test(test_ip_version_from_text),
 		cmocka_unit_test(test_elapsed_never_negative),
+		cmocka_unit_test(test_flags_status_first_and_final_request_fields),
+		cmocka_unit_test(test_handler_name_as_ap_invoke_handler),
+		cmocka_unit_test(test_timeline_marks),
+		cmocka_unit_test(test_conn_record),
+		cmocka_unit_test(test_proxy_record),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
