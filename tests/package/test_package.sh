@@ -245,8 +245,15 @@ file_list() {
 	cat "$tmp/files"
 	bad=0
 	for f in "$module" /etc/apache2/mods-available/usdt.load /etc/apache2/mods-available/usdt.conf \
-		/usr/lib/dtrace/httpd.d "$doc/copyright" "$doc/changelog.gz" "$doc/README.md.gz"; do
+		/usr/lib/dtrace/httpd.d "$doc/copyright" "$doc/changelog.gz" "$doc/README.md.gz" \
+		/usr/share/man/man7/mod_usdt.7.gz; do
 		grep -qx "$f" "$tmp/files" || { echo "missing: $f"; bad=1; }
+	done
+	# The README's long figures, where its links find them (dh_compress
+	# leaves a file under 4 KiB as it is).
+	for f in reliability.md performance.md; do
+		grep -qx -e "$doc/docs/$f" -e "$doc/docs/$f.gz" "$tmp/files" ||
+			{ echo "missing: $doc/docs/$f(.gz)"; bad=1; }
 	done
 	# The examples, once and uncompressed (bpftrace and dtrace read them as
 	# they are): the D scripts and the tools generated from NAME.bt.in, and
@@ -263,12 +270,13 @@ file_list() {
 	if grep -v -e '^/etc/apache2/mods-available' -e '^/usr/lib/apache2/modules' \
 		-e '^/usr/lib/dtrace' -e "^$doc" -e '^/etc$' -e '^/etc/apache2$' -e '^/usr$' \
 		-e '^/usr/lib$' -e '^/usr/lib/apache2$' -e '^/usr/share$' -e '^/usr/share/doc$' \
+		-e '^/usr/share/man$' -e '^/usr/share/man/man7$' -e '^/usr/share/man/man7/mod_usdt\.7\.gz$' \
 		-e "^/usr/share/lintian\(/overrides\(/$pkg\)\{0,1\}\)\{0,1\}$" "$tmp/files"; then
 		echo "^ unexpected in the package"; bad=1
 	fi
 	return $bad
 }
-check "file list: the module, usdt.load, usdt.conf, httpd.d, README, changelog, copyright, examples; no .la, no /usr/lib64" file_list
+check "file list: the module, usdt.load, usdt.conf, httpd.d, README and docs/, mod_usdt.7, changelog, copyright, examples; no .la, no /usr/lib64" file_list
 
 stripped_with_probes() {
 	rm -rf "$tmp/x" "$tmp/dbg" && dpkg-deb -x "$deb" "$tmp/x" && dpkg-deb -x "$dbgsym" "$tmp/dbg"
