@@ -307,7 +307,7 @@ def section(d, name):
     return s
 
 
-@t.check('the page is a section-7 page named for its file, with the sections it promises')
+@t.check('the page is a section-7 page named for its file, of this version, with the sections it promises')
 def _(d):
     base = os.path.basename(MANPAGE)
     name, _, sect = base.rpartition('.')
@@ -315,6 +315,13 @@ def _(d):
     expect(m, 'no .TH line')
     expect(m.group(1).lower() == name.lower() and m.group(2) == sect,
            '.TH %s %s, want %s %s' % (m.group(1), m.group(2), name.upper(), sect))
+    ac = os.path.join(SRCDIR, 'configure.ac')
+    if os.path.isfile(ac):
+        v = re.search(r'AC_INIT\(\[[^]]*\],\s*\[([^]]+)\]', read(ac))
+        th = re.search(r'^\.TH\s.*"mod_usdt ([^"]+)"', d['src'], re.M)
+        expect(v and th and th.group(1) == v.group(1),
+               '.TH says version %s, configure.ac %s'
+               % (th and th.group(1), v and v.group(1)))
     want = ('NAME', 'SYNOPSIS', 'DESCRIPTION', 'PROBES', 'SEMANTICS', 'RECORDS',
             'TRANSLATORS', 'STABILITY', 'PLATFORMS', 'FILES', 'EXAMPLES', 'SEE ALSO')
     missing_sh = [w for w in want if w not in d['sections']]
