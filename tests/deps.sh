@@ -16,7 +16,7 @@ build_pkgs="autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	apache2-dev libapr1-dev systemtap-sdt-dev"
 test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils openssl
 	apache2-utils debootstrap wrk valgrind devscripts gdb linux-perf
-	bpfcc-tools linux-headers-$(dpkg --print-architecture) tmux $cross_pkgs"
+	bpfcc-tools linux-headers-$(dpkg --print-architecture) tmux man-db $cross_pkgs"
 # The cross compilers (with their binutils) of Debian's other release
 # architectures: tests/static/test_sdt_notes.py reads the probe notes they
 # write, and test_probes.sh disassembles the arm64 module of
@@ -36,7 +36,8 @@ dtrace_pkgs="gcc-bpf binutils-bpf libbpf-dev binutils-dev libelf-dev zlib1g-dev
 # compiles against when the running kernel has none of its own
 # (test_bcc.py), tmux (http-top's screen, test_http_top.py).  dh_apache2
 # comes with apache2-dev; tests/package checks the package with lintian and
-# runs its autopkgtests.
+# runs its autopkgtests.  man-db: tests/static/test_manpage.py runs
+# man --warnings on doc/mod_usdt.7, as lintian does.
 deb_pkgs="dpkg-dev debhelper fakeroot libcmocka-dev python3"
 deb_check_pkgs="lintian autopkgtest"
 

@@ -249,6 +249,12 @@ file_list() {
 		/usr/share/man/man7/mod_usdt.7.gz; do
 		grep -qx "$f" "$tmp/files" || { echo "missing: $f"; bad=1; }
 	done
+	# The README's long figures, where its links find them (dh_compress
+	# leaves a file under 4 KiB as it is).
+	for f in reliability.md performance.md; do
+		grep -qx -e "$doc/docs/$f" -e "$doc/docs/$f.gz" "$tmp/files" ||
+			{ echo "missing: $doc/docs/$f(.gz)"; bad=1; }
+	done
 	# The examples, once and uncompressed (bpftrace and dtrace read them as
 	# they are): the D scripts and the tools generated from NAME.bt.in, and
 	# whatever else make install put in $(docdir)/examples (debian/tmp).
@@ -270,7 +276,7 @@ file_list() {
 	fi
 	return $bad
 }
-check "file list: the module, usdt.load, usdt.conf, httpd.d, mod_usdt(7), README, changelog, copyright, examples; no .la, no /usr/lib64" file_list
+check "file list: the module, usdt.load, usdt.conf, httpd.d, README and docs/, mod_usdt.7, changelog, copyright, examples; no .la, no /usr/lib64" file_list
 
 stripped_with_probes() {
 	rm -rf "$tmp/x" "$tmp/dbg" && dpkg-deb -x "$deb" "$tmp/x" && dpkg-deb -x "$dbgsym" "$tmp/dbg"
