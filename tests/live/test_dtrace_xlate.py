@@ -211,7 +211,14 @@ def _(data):
     names = sorted({p[1] for p in probes})
     expect('request-done' in names and 'request-start' in names, 'DOF probes: %r' % names)
     for p in probes:
-        expect(p[2] == '1' and p[3] == 'dthttpd_t *', '%s: native arguments %s (%s)' % (p[1], p[2], p[3]))
+        if p[4] == p[2] and p[5] == p[3]:
+            # the header and child probes: native arguments only, untranslated
+            continue
+        # a probe with a record: that record alone (DESIGN.md: one native argument)
+        want = 'dthttpd_t *' if p[1].startswith('request-') else \
+            'dthttpd_conn_t *' if p[1].startswith('conn-') else 'dthttpd_proxy_t *'
+        expect(p[2] == '1' and p[3] == want, '%s: native arguments %s (%s), want 1 (%s)'
+               % (p[1], p[2], p[3], want))
 
 
 @t.check('feed.sh registered the module\'s probes for every child')
