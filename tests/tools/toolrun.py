@@ -189,7 +189,8 @@ def trailing_noise(lines, last_marker):
 
 # The server the tools of the new probes are tested against: mod_proxy to a
 # backend virtual host of the same server (/px/, and the balancer /lb/), to
-# a port where nothing listens (/dead/: 503 from mod_proxy itself), a CGI
+# a port where nothing listens (/dead/: 503 from mod_proxy itself), a
+# balancer whose first member is that port (/flaky/: a retry), a CGI
 # script that waits before it answers (/cgi-bin/slow.sh: a slow handler),
 # and mod_ssl with h2 on a second port.
 SLOW_CGI_S = 0.3
@@ -213,6 +214,11 @@ ProxyPass /dead/ http://127.0.0.1:{dport}/ retry=0
     BalancerMember http://127.0.0.1:{bport}
 </Proxy>
 ProxyPass /lb/ balancer://pool/
+<Proxy balancer://flaky>
+    BalancerMember http://127.0.0.1:{dport} retry=0
+    BalancerMember http://127.0.0.1:{bport}
+</Proxy>
+ProxyPass /flaky/ balancer://flaky/
 ScriptSock "{{root}}/run/cgid.sock"
 ScriptAlias /cgi-bin/ "{{root}}/cgi-bin/"
 <Directory "{{root}}/cgi-bin">
