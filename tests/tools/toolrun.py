@@ -194,6 +194,8 @@ def trailing_noise(lines, last_marker):
 # script that waits before it answers (/cgi-bin/slow.sh: a slow handler),
 # and mod_ssl with h2 on a second port.
 SLOW_CGI_S = 0.3
+# /big.bin: more than the socket buffers hold, for a client that goes away
+BIG_SIZE = 4 << 20
 FULL_EXTRA = """
 LoadModule proxy_module {moddir}/mod_proxy.so
 LoadModule proxy_http_module {moddir}/mod_proxy_http.so
@@ -262,6 +264,9 @@ class FullServer:
         with open(page, 'w') as f:
             f.write('a cookie for you\n')
         os.chmod(page, 0o644)
+        with open(os.path.join(self.httpd.docroot, 'big.bin'), 'wb') as f:
+            f.write(b'x' * BIG_SIZE)
+        os.chmod(os.path.join(self.httpd.docroot, 'big.bin'), 0o644)
         self.port = self.httpd.port
 
     def __enter__(self):
@@ -282,3 +287,43 @@ class FullServer:
         """curl over TLS, all paths on one connection; [(status, local port)]."""
         return harness.curl_many(self.tls_urls(paths), '-k', '--resolve',
                                  'localhost:%d:127.0.0.1' % self.tls_port, *args)
+
+
+MAP_VALUE = re.compile(r'^(@\w+)(?:\[(.*)\])?: (-?\d+)$')
+MAP_HIST = re.compile(r'^(@\w+)(?:\[(.*)\])?: $')
+HIST_ROW = re.compile(r'^\[([^\],)]*)(?:, ([^\])]*))?[\])]\s+(\d+) \|')
+UNITS = {'': 1, 'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30}
+
+
+def hist_bound(text):
+    """A histogram row's bound as bpftrace prints it ("256K") as a number."""
+    m = re.match(r'^(-?\d+)([KMG]?)$', text.strip())
+    return int(m.group(1)) * UNITS[m.group(2)]
+
+
+def parse_maps(lines):
+    """The maps bpftrace print()ed in lines: {name: {key: value}}, a key as
+    printed between the brackets (None without), a value an int, or for a
+    histogram [(from, to, count)] with to None for a single-value row."""
+    out, hist = {}, None
+    for l in lines:
+        m = MAP_VALUE.match(l)
+        if m:
+            out.setdefault(m.group(1), {})[m.group(2)] = int(m.group(3))
+            hist = None
+            continue
+        m = MAP_HIST.match(l)
+        if m:
+            hist = out.setdefault(m.group(1), {}).setdefault(m.group(2), [])
+            continue
+        m = HIST_ROW.match(l)
+        if m and hist is not None:
+            hist.append((hist_bound(m.group(1)), hist_bound(m.group(2)) if m.group(2) else None,
+                         int(m.group(3))))
+            continue
+        hist = None
+    return out
+
+
+def hist_total(rows):
+    return sum(n for _, _, n in rows)
