@@ -26,7 +26,20 @@ import traceback
 
 SRCDIR = os.path.abspath(os.environ.get('srcdir')
                          or os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-SCRIPTS = ['http-requests.d', 'http-requests-bylatency.d']
+# Each script and the rule its record access follows: 'args' reads args[0]
+# and args[1] (the request probes' translated arguments); 'xlate' reads the
+# record, the one native argument of a probe with a record on DTrace, only
+# as xlate <T *>((dthttpd*_t *)arg0), at most two translated strings a
+# clause, with zdefs; natives: probes without a record whose native
+# arguments a clause may read (how many).
+HEADERS = {'request-header': 3, 'response-header': 3}
+SCRIPTS = {
+    'http-requests.d': {'rule': 'args'},
+    'http-requests-bylatency.d': {'rule': 'args'},
+    'http-log.d': {'rule': 'xlate', 'natives': HEADERS},
+    'http-backends.d': {'rule': 'xlate'},
+    'http-conns.d': {'rule': 'xlate'},
+}
 OPTIONS = {'quiet', 'defaultargs', 'strsize', 'bufsize', 'aggsize', 'switchrate', 'aggrate',
            'dynvarsize', 'cleanrate', 'flowindent', 'bufpolicy', 'specsize', 'nspec',
            'stackframes', 'ustackframes', 'zdefs', 'rawbytes', 'aggsortkey', 'aggsortrev',
@@ -237,6 +250,70 @@ def check_args(name):
     expect(not re.search(r'\barg\d\b', code), 'native arguments: the script must use args[]')
 
 
+# the record types and what the D library translates each to
+XLATES = {'dthttpd_t': ('conninfo_t', 'httpd_rqinfo_t'),
+          'dthttpd_conn_t': ('conninfo_t', 'httpd_conninfo_t'),
+          'dthttpd_proxy_t': ('conninfo_t', 'httpd_proxyinfo_t')}
+XLATE = re.compile(r'\bxlate\s*<\s*(\w+)\s*\*\s*>\s*\(\s*\(\s*(\w+)\s*\*\s*\)\s*arg0\s*\)'
+                   r'\s*->\s*(\w+)')
+
+
+def probe_records():
+    """{probe name as D spells it: its record type, or None}, from mod_usdt.d."""
+    out = {}
+    for name, params in re.findall(r'\bprobe\s+(\w+)\s*\(([^)]*)\)', read('dtrace', 'mod_usdt.d')):
+        last = params.split(',')[-1]
+        m = re.match(r'^\s*(dthttpd\w*_t)\s*\*', last)
+        out[name.replace('__', '-')] = m.group(1) if m else None
+    return out
+
+
+def typed_members():
+    """{D type: (members, string members)} of the D library's translated types."""
+    lib = strip_comments(read('dtrace', 'httpd.d.in'))
+    ci, _ = library_members()
+    out = {'conninfo_t': (ci, {'ci_local', 'ci_remote', 'ci_protocol'})}
+    for t in ('httpd_rqinfo', 'httpd_conninfo', 'httpd_proxyinfo'):
+        m = re.search(r'typedef\s+struct\s+%s\s*\{(.*?)\}\s*%s_t\s*;' % (t, t), lib, re.S)
+        expect(m, 'no %s_t in dtrace/httpd.d.in' % t)
+        out[t + '_t'] = (set(re.findall(r'(\w+)\s*;', m.group(1))),
+                         set(re.findall(r'\bstring\s+(\w+)\s*;', m.group(1))))
+    return out
+
+
+def check_xlate(name):
+    _, code, _ = program(name)
+    records, types = probe_records(), typed_members()
+    natives = SCRIPTS[name].get('natives', {})
+    expect(XLATE.search(code), 'no xlate <T *>((dthttpd*_t *)arg0)->member at all')
+    expect(not re.search(r'\bargs\s*\[', code), 'args[]: needs a matching probe when the script is '
+           'compiled, and Oracle Linux and macOS have none for USDT: use xlate of arg0')
+    for probes, pred, body in clauses(code):
+        text = (pred or '') + body
+        names = [p.split(':')[3] for p in probes if p not in ('BEGIN', 'END', 'ERROR')]
+        strings = 0
+        for typ, rec, member in XLATE.findall(text):
+            expect(rec in XLATES and typ in XLATES[rec], 'xlate <%s *>((%s *)arg0): the library '
+                   'translates %s to %s' % (typ, rec, rec, XLATES.get(rec)))
+            for p in names:
+                expect(records.get(p) == rec, '%s: (%s *)arg0, but its record is %s'
+                       % (p, rec, records.get(p)))
+            have, strs = types[typ]
+            expect(member in have, 'xlate <%s *>(...)->%s: %s has %s' % (typ, member, typ, sorted(have)))
+            strings += member in strs
+        expect(strings <= 2, '%s: %d translated strings in one clause; dtrace-utils aborts on more '
+               'than two (dt_cg_tstring_xalloc)' % (probes, strings))
+        for n in re.findall(r'\barg(\d+)\b', XLATE.sub('', text)):
+            expect(names and all(int(n) < natives.get(p, 0) for p in names),
+                   '%s: native arg%s: on DTrace a probe with a record has one native argument, '
+                   'arg0, the record, read through xlate' % (probes, n))
+
+
+def check_zdefs(name):
+    _, _, pragmas = program(name)
+    expect('zdefs' in pragmas, 'no #pragma D option zdefs: the script fails when no Apache runs')
+
+
 def check_no_self(name):
     _, code, _ = program(name)
     expect('self->' not in code, 'self-> variables: under the event MPM request-done can run '
@@ -302,11 +379,18 @@ def main():
     present = sorted(os.path.basename(p) for p in glob.glob(os.path.join(SRCDIR, 'examples', '*.d')))
     checks.append(('examples/ has the D scripts %s' % ', '.join(SCRIPTS),
                    lambda: expect(present == sorted(SCRIPTS), 'examples/*.d: %r' % present)))
-    for name in SCRIPTS:
+    for name, how in SCRIPTS.items():
+        if how['rule'] == 'args':
+            record = (('args[0]/args[1]: only members conninfo_t and httpd_rqinfo_t have',
+                       check_args),)
+        else:
+            record = (('xlate <T *>((dthttpd*_t *)arg0) only, of each probe\'s record type, for '
+                       'members T has, two strings a clause at most; natives only of the header '
+                       'probes', check_xlate),
+                      ('zdefs: starts before Apache', check_zdefs))
         for what, fn in (('header: #!/usr/sbin/dtrace -s, name, USAGE, example, quiet', check_header),
-                         ('probes: only the httpd provider\'s (dtrace/mod_usdt.d)', check_probes),
-                         ('args[0]/args[1]: only members conninfo_t and httpd_rqinfo_t have',
-                          check_args),
+                         ('probes: only the httpd provider\'s (dtrace/mod_usdt.d)', check_probes)) + \
+                record + (
                          ('no self-> variables (event MPM)', check_no_self),
                          ('printf: as many arguments as conversions', check_printf),
                          ('known D options', check_options),
