@@ -9,7 +9,8 @@ least 250 ms of this server (250 0 PID); only 5xx, credentials shown
 (0 5 0 1).  The traffic: two requests on a keep-alive connection with
 Authorization, a lower-case cookie, a 200-byte header and a Set-Cookie
 answer; a proxied request; the dead backend (with Proxy-Authorization);
-the retried balancer; the slow CGI; two h2c streams; two requests over TLS.
+the retried balancer; the slow CGI; 41 headers; two h2c streams; two
+requests over TLS.
 The checks parse each block and compare it with what was sent and seen.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so builddir=. srcdir=.. tests/tools/test_http_log.py
@@ -32,6 +33,7 @@ AUTH = 'Basic YWxpY2U6c2VjcmV0'
 COOKIE = 'session=abc; theme=dark'
 PROXY_AUTH = 'Basic cHJveHk6cHc='
 LONG = 'L' * 200
+MANY = 40                                           # headers, more than the 32 kept
 SET_COOKIE = 'session=0123456789abcdef; Path=/'      # toolrun.FULL_EXTRA's
 HEAD = re.compile(r'^(\d\d:\d\d:\d\d) request (\d+): (\S+) (.*)$')
 LINE = re.compile(r'^request (\d+):   (\w+) (.*)$')
@@ -98,14 +100,16 @@ def setup():
                     ('px', '/px/static.txt?log=px', []),
                     ('dead', '/dead/static.txt?log=dead', ['Proxy-Authorization: ' + PROXY_AUTH]),
                     ('flaky', '/flaky/static.txt?log=flaky', []),
-                    ('cgi', '/cgi-bin/slow.sh?log=cgi', [])):
+                    ('cgi', '/cgi-bin/slow.sh?log=cgi', []),
+                    ('many', '/static.txt?log=many', ['X-Many-%02d: %d' % (i, i)
+                                                      for i in range(MANY)])):
                 with harness.Http1(s.port) as c:
                     sent[name] = (c.get(uri, headers=headers).status, c.local_port)
             sent['h2'], _ = harness.nghttp([s.httpd.url('/static.txt?log=h2-%d' % i)
                                             for i in range(2)])
             sent['tls'] = s.tls_curl(['/static.txt?log=tls-%d' % i for i in range(2)], '--http1.1')
             # the client requests, and the backend's for px and flaky
-            want = 11
+            want = 12
             every.wait_for(lambda ls: sum(1 for l in ls if 'Timeline' in l) >= want, 15)
             slow.wait_for(lambda ls: any('Timeline' in l for l in ls), 10)
             errors.wait_for(lambda ls: any('Timeline' in l for l in ls), 10)
@@ -132,7 +136,7 @@ def _(d):
         rx = '^' + ''.join('(?:%s,)*' % k[:-1] if k.endswith('*') else '%s,' % k
                            for k in ORDER) + '$'
         expect(re.match(rx, ''.join(k + ',' for k in kinds)), 'request %d: lines %r' % (rid, kinds))
-    expect(len(seen) >= 11, 'blocks: %d' % len(seen))
+    expect(len(seen) >= 12, 'blocks: %d' % len(seen))
 
 
 @t.check('the keep-alive requests: request line, addresses, connection, headers as sent')
@@ -180,6 +184,14 @@ def _(d):
 def _(d):
     rx = field(one(d, '/static.txt?log=1'), 'RxHeader')
     expect('X-Long: %s...' % LONG[:95] in rx, 'X-Long in %r' % rx)
+
+
+@t.check('more headers than the 32 kept: the first 32, then how many more')
+def _(d):
+    rx = field(one(d, '/static.txt?log=many'), 'RxHeader')
+    want = ['Host: localhost'] + ['X-Many-%02d: %d' % (i, i) for i in range(31)] + \
+        ['(%d more not shown)' % (MANY + 1 - 32)]
+    expect_eq(rx, want, 'RxHeader lines')
 
 
 @t.check('backends: ProxyPass 200, the dead one 503, the flaky balancer 503 then 200')
