@@ -327,3 +327,13 @@ def parse_maps(lines):
 
 def hist_total(rows):
     return sum(n for _, _, n in rows)
+
+
+def failed_connects(httpd):
+    """Client ports of the requests for which mod_proxy failed to connect
+    to a backend (error log AH01114, "[client ADDR:PORT]"), with how many
+    times: which balancer members were tried, as Apache tells it."""
+    got = {}
+    for m in re.finditer(r'\[client [^\]]*:(\d+)\] AH01114: ', httpd.errors()):
+        got[int(m.group(1))] = got.get(int(m.group(1)), 0) + 1
+    return got
