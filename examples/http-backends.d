@@ -22,15 +22,15 @@
  * clause (dtrace-utils aborts on more).  Oracle Linux matches USDT probes by
  * pid only: there, edit httpd* into httpd$target and give -p CHILD_PID.
  *
- * Example of usage (no DTrace on the machine it was written on: the
- * numbers are http-backends.bt's for the same traffic):
+ * Example of usage: this machine has no DTrace that traces USDT, so these
+ * are the numbers http-backends.bt printed for its sample's traffic;
+ * http-backends.d prints the same counts as columns (worker, balancer,
+ * count):
  *
- * # dtrace -s http-backends.d
- * Tracing Apache's backends (mod_usdt). Hit Ctrl-C to end.
- * ^C
- * Attempts by worker, balancer:
- *   http://127.0.0.1:41217                balancer://pool        2
- *   http://127.0.0.1:41217/                                      3
+ * # bpftrace http-backends.bt
+ * @attempts[http://127.0.0.1:52007, balancer://pool]: 1
+ * @attempts[http://127.0.0.1:52007, balancer://flaky]: 2
+ * @attempts[http://127.0.0.1:58291/, ]: 2
  * [...]
  *
  * Licensed under the Apache License, Version 2.0.

@@ -21,16 +21,18 @@
  * clause (dtrace-utils aborts on more).  Oracle Linux matches USDT probes by
  * pid only: there, edit httpd* into httpd$target and give -p CHILD_PID.
  *
- * Example of usage (no DTrace on the machine it was written on: the
- * numbers are http-conns.bt's for the same traffic):
+ * Example of usage: this machine has no DTrace that traces USDT, so these
+ * are the numbers http-conns.bt printed for its sample's traffic;
+ * http-conns.d prints them as columns (and the complements: "not aborted",
+ * "a request or more"):
  *
- * # dtrace -s http-conns.d
- * Tracing Apache's connections (mod_usdt). Hit Ctrl-C to end.
- * ^C
- * Connections opened: 7 in 2170 ms
- * Connections closed:
- *   all                         7
- *   aborted                     2
+ * # bpftrace http-conns.bt
+ * @connections[aborted]: 1
+ * @connections[all]: 11
+ * @connections_by_protocol[HTTP/2]: 2
+ * @connections_by_protocol[HTTP/1]: 9
+ * @connections_by_tls[TLSv1.3]: 2
+ * @connections_by_tls[no TLS]: 9
  * [...]
  *
  * Licensed under the Apache License, Version 2.0.

@@ -38,13 +38,19 @@
  * (else add -L DIR).  Oracle Linux matches USDT probes by pid only: there,
  * edit httpd* into httpd$target and give -p CHILD_PID.
  *
- * Example of usage (the same traffic as http-log.bt's sample; no DTrace
- * on the machine it was written on, so the lines are http-log.bt's):
+ * Example of usage: this machine has no DTrace that traces USDT, so these
+ * are the lines http-log.bt printed for a request (examples/http-log.bt.in
+ * has the whole block); http-log.d prints the same lines, with the date in
+ * %Y form ("2026 Dec  1 22:32:43") on the first, and Status after the
+ * TxHeader lines:
  *
- * # dtrace -s http-log.d 0 5
- * Tracing Apache requests (mod_usdt) of at least 0 ms, status class 5 (0: all). Hit Ctrl-C to end.
- * 2026 Dec  1 22:46:03 request 7: GET /dead/static.txt?log=dead
- * request 7:   client 127.0.0.1:50396, server 127.0.0.1:41343
+ * # bpftrace http-log.bt
+ * 22:32:43 request 3: GET /flaky/index.html
+ * request 3:   client 127.0.0.1:40414, server 127.0.0.1:47621
+ * request 3:   protocol HTTP/1.1, virtual host usdt.test
+ * [...]
+ * request 3:   Backend http://127.0.0.1:43135 of balancer://flaky: status 503 in 208 us
+ * request 3:   Backend http://127.0.0.1:38023 of balancer://flaky: status 200 in 666 us
  * [...]
  *
  * Licensed under the Apache License, Version 2.0.
