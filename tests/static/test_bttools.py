@@ -28,7 +28,8 @@ import traceback
 SRCDIR = os.path.abspath(os.environ.get('srcdir')
                          or os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 BUILDDIR = os.path.abspath(os.environ.get('builddir') or SRCDIR)
-TOOLS = ['http-requests.bt', 'http-latency.bt', 'http-top.bt', 'http-slow.bt']
+TOOLS = ['http-requests.bt', 'http-latency.bt', 'http-top.bt', 'http-slow.bt', 'http-log.bt',
+         'http-phases.bt', 'http-backends.bt', 'http-conns.bt']
 ATTACH = re.compile(r'^usdt:([^:]+):httpd:(\w+)$', re.M)
 
 # Lines a tool adds to the shared preamble, right after the -h line.

@@ -31,7 +31,19 @@ import traceback
 
 SRCDIR = os.path.abspath(os.environ.get('srcdir')
                          or os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-SCRIPTS = ['http-requests.d', 'http-requests-bylatency.d']
+# Each script, and the probes without a record whose native arguments a
+# clause may read (how many).  Every script reads a record, the one native
+# argument of a probe with a record on DTrace, only as
+# xlate <T *>((dthttpd*_t *)arg0), at most two translated strings a clause,
+# with zdefs (check_xlate, check_zdefs).
+HEADERS = {'request-header': 3, 'response-header': 3}
+SCRIPTS = {
+    'http-requests.d': {},
+    'http-requests-bylatency.d': {},
+    'http-log.d': {'natives': HEADERS},
+    'http-backends.d': {},
+    'http-conns.d': {},
+}
 OPTIONS = {'quiet', 'defaultargs', 'strsize', 'bufsize', 'aggsize', 'switchrate', 'aggrate',
            'dynvarsize', 'cleanrate', 'flowindent', 'bufpolicy', 'specsize', 'nspec',
            'stackframes', 'ustackframes', 'zdefs', 'rawbytes', 'aggsortkey', 'aggsortrev',
@@ -228,35 +240,63 @@ def check_probes(name):
     expect(httpd, 'no httpd probe at all')
 
 
-XLATE = re.compile(r'\bxlate\s*<\s*(\w+)\s*\*\s*>\s*\(\s*\(\s*dthttpd_t\s*\*\s*\)\s*arg0\s*\)'
+# the record types and what the D library translates each to
+XLATES = {'dthttpd_t': ('conninfo_t', 'httpd_rqinfo_t'),
+          'dthttpd_conn_t': ('conninfo_t', 'httpd_conninfo_t'),
+          'dthttpd_proxy_t': ('conninfo_t', 'httpd_proxyinfo_t')}
+XLATE = re.compile(r'\bxlate\s*<\s*(\w+)\s*\*\s*>\s*\(\s*\(\s*(\w+)\s*\*\s*\)\s*arg0\s*\)'
                    r'\s*->\s*(\w+)')
-def string_members():
-    """Members of conninfo_t and httpd_rqinfo_t that are strings."""
+
+
+def probe_records():
+    """{probe name as D spells it: its record type, or None}, from mod_usdt.d."""
+    out = {}
+    for name, params in re.findall(r'\bprobe\s+(\w+)\s*\(([^)]*)\)', read('dtrace', 'mod_usdt.d')):
+        last = params.split(',')[-1]
+        m = re.match(r'^\s*(dthttpd\w*_t)\s*\*', last)
+        out[name.replace('__', '-')] = m.group(1) if m else None
+    return out
+
+
+def typed_members():
+    """{D type: (members, string members)} of the D library's translated types."""
     lib = strip_comments(read('dtrace', 'httpd.d.in'))
-    m = re.search(r'typedef\s+struct\s+httpd_rqinfo\s*\{(.*?)\}', lib, re.S)
-    return {'ci_local', 'ci_remote', 'ci_protocol'} | set(re.findall(r'\bstring\s+(\w+)\s*;', m.group(1)))
+    ci, _ = library_members()
+    out = {'conninfo_t': (ci, {'ci_local', 'ci_remote', 'ci_protocol'})}
+    for t in ('httpd_rqinfo', 'httpd_conninfo', 'httpd_proxyinfo'):
+        m = re.search(r'typedef\s+struct\s+%s\s*\{(.*?)\}\s*%s_t\s*;' % (t, t), lib, re.S)
+        expect(m, 'no %s_t in dtrace/httpd.d.in' % t)
+        out[t + '_t'] = (set(re.findall(r'(\w+)\s*;', m.group(1))),
+                         set(re.findall(r'\bstring\s+(\w+)\s*;', m.group(1))))
+    return out
 
 
-def check_args(name):
+def check_xlate(name):
     _, code, _ = program(name)
-    ci, rq = library_members()
-    uses = XLATE.findall(code)
-    expect(uses, 'no xlate <T *>((dthttpd_t *)arg0)->member at all')
-    for typ, member in uses:
-        expect(typ in ('conninfo_t', 'httpd_rqinfo_t'), 'xlate to %s: the library translates the '
-               'record to conninfo_t and httpd_rqinfo_t' % typ)
-        have = ci if typ == 'conninfo_t' else rq
-        expect(member in have, 'xlate <%s *>(...)->%s: %s has %s' % (typ, member, typ, sorted(have)))
+    records, types = probe_records(), typed_members()
+    natives = SCRIPTS[name].get('natives', {})
+    expect(XLATE.search(code), 'no xlate <T *>((dthttpd*_t *)arg0)->member at all')
     expect(not re.search(r'\bargs\s*\[', code), 'args[]: needs a matching probe when the script is '
            'compiled, and Oracle Linux and macOS have none for USDT: use xlate of arg0')
-    rest = XLATE.sub('', code)
-    expect(not re.search(r'\barg\d+\b', rest), 'native arguments other than the record in xlate: '
-           'on DTrace the probes have one native argument, arg0, the record')
-    strings = string_members()
-    for probes, _, body in clauses(code):
-        n = sum(1 for _, member in XLATE.findall(body) if member in strings)
-        expect(n <= 2, '%s: %d translated strings in one clause; dtrace-utils aborts on more than two '
-               '(dt_cg_tstring_xalloc)' % (probes, n))
+    for probes, pred, body in clauses(code):
+        text = (pred or '') + body
+        names = [p.split(':')[3] for p in probes if p not in ('BEGIN', 'END', 'ERROR')]
+        strings = 0
+        for typ, rec, member in XLATE.findall(text):
+            expect(rec in XLATES and typ in XLATES[rec], 'xlate <%s *>((%s *)arg0): the library '
+                   'translates %s to %s' % (typ, rec, rec, XLATES.get(rec)))
+            for p in names:
+                expect(records.get(p) == rec, '%s: (%s *)arg0, but its record is %s'
+                       % (p, rec, records.get(p)))
+            have, strs = types[typ]
+            expect(member in have, 'xlate <%s *>(...)->%s: %s has %s' % (typ, member, typ, sorted(have)))
+            strings += member in strs
+        expect(strings <= 2, '%s: %d translated strings in one clause; dtrace-utils aborts on more '
+               'than two (dt_cg_tstring_xalloc)' % (probes, strings))
+        for n in re.findall(r'\barg(\d+)\b', XLATE.sub('', text)):
+            expect(names and all(int(n) < natives.get(p, 0) for p in names),
+                   '%s: native arg%s: on DTrace a probe with a record has one native argument, '
+                   'arg0, the record, read through xlate' % (probes, n))
 
 
 def check_zdefs(name):
@@ -331,11 +371,13 @@ def main():
     checks.append(('examples/ has the D scripts %s' % ', '.join(SCRIPTS),
                    lambda: expect(present == sorted(SCRIPTS), 'examples/*.d: %r' % present)))
     for name in SCRIPTS:
+        record = (('xlate <T *>((dthttpd*_t *)arg0) only, of each probe\'s record type, for '
+                   'members T has, two strings a clause at most; natives only of the header '
+                   'probes', check_xlate),
+                  ('zdefs: starts before Apache', check_zdefs))
         for what, fn in (('header: #!/usr/sbin/dtrace -s, name, USAGE, example, quiet', check_header),
-                         ('probes: only the httpd provider\'s (dtrace/mod_usdt.d)', check_probes),
-                         ('xlate of arg0 only, for members conninfo_t and httpd_rqinfo_t have, '
-                          'two strings a clause at most', check_args),
-                         ('zdefs: starts before Apache', check_zdefs),
+                         ('probes: only the httpd provider\'s (dtrace/mod_usdt.d)', check_probes)) + \
+                record + (
                          ('no self-> variables (event MPM)', check_no_self),
                          ('printf: as many arguments as conversions', check_printf),
                          ('known D options', check_options),

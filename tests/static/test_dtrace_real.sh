@@ -203,7 +203,7 @@ fi
 # 9-10: the example scripts.  dtrace-utils crashes in dtrace_close() after
 # compiling some programs (its README): a crash counts as compiled only if
 # every clause was compiled (-S prints each) and gdb puts it in dtrace_close.
-for script in http-requests.d http-requests-bylatency.d; do
+for script in http-requests.d http-requests-bylatency.d http-log.d http-backends.d http-conns.d; do
 	f=$srcdir/examples/$script
 	clauses=$(grep -c -E '^(BEGIN|END|httpd)' "$f")
 	if "$real" -S -e -s "$f" > "$tmp/out" 2>&1; then rc=0; else rc=$?; fi

@@ -25,9 +25,11 @@ Licensed under the Apache License, Version 2.0.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -183,3 +185,155 @@ def trailing_noise(lines, last_marker):
     what a tool printed at exit that it did not mean to (maps left over)."""
     idx = max((i for i, l in enumerate(lines) if re.search(last_marker, l)), default=-1)
     return [l for l in lines[idx + 1:] if l.strip()]
+
+
+# The server the tools of the new probes are tested against: mod_proxy to a
+# backend virtual host of the same server (/px/, and the balancer /lb/), to
+# a port where nothing listens (/dead/: 503 from mod_proxy itself), a
+# balancer whose first member is that port (/flaky/: a retry), a CGI
+# script that waits before it answers (/cgi-bin/slow.sh: a slow handler),
+# and mod_ssl with h2 on a second port.
+SLOW_CGI_S = 0.3
+# /big.bin: more than the socket buffers hold, for a client that goes away
+BIG_SIZE = 4 << 20
+FULL_EXTRA = """
+LoadModule proxy_module {moddir}/mod_proxy.so
+LoadModule proxy_http_module {moddir}/mod_proxy_http.so
+LoadModule proxy_balancer_module {moddir}/mod_proxy_balancer.so
+LoadModule lbmethod_byrequests_module {moddir}/mod_lbmethod_byrequests.so
+LoadModule slotmem_shm_module {moddir}/mod_slotmem_shm.so
+LoadModule cgid_module {moddir}/mod_cgid.so
+LoadModule alias_module {moddir}/mod_alias.so
+LoadModule headers_module {moddir}/mod_headers.so
+Listen 127.0.0.1:{bport}
+<VirtualHost 127.0.0.1:{bport}>
+    ServerName backend.test
+    DocumentRoot "{{root}}/htdocs"
+</VirtualHost>
+ProxyPass /px/ http://127.0.0.1:{bport}/
+ProxyPass /dead/ http://127.0.0.1:{dport}/ retry=0
+<Proxy balancer://pool>
+    BalancerMember http://127.0.0.1:{bport}
+</Proxy>
+ProxyPass /lb/ balancer://pool/
+<Proxy balancer://flaky>
+    BalancerMember http://127.0.0.1:{dport} retry=0
+    BalancerMember http://127.0.0.1:{bport}
+</Proxy>
+ProxyPass /flaky/ balancer://flaky/
+ScriptSock "{{root}}/run/cgid.sock"
+ScriptAlias /cgi-bin/ "{{root}}/cgi-bin/"
+<Directory "{{root}}/cgi-bin">
+    Require all granted
+</Directory>
+<Location /cookie/>
+    Header always set Set-Cookie "session=0123456789abcdef; Path=/"
+</Location>
+"""
+SLOW_CGI = """#!/bin/sh
+sleep {s}
+printf 'Content-Type: text/plain\\r\\n\\r\\nslow handler\\n'
+""".format(s=SLOW_CGI_S)
+
+
+class FullServer:
+    """A private Apache with FULL_EXTRA and harness.tls_conf():
+
+        with FullServer() as s: s.httpd, s.port, s.tls_port, s.bport, s.dport
+    """
+
+    def __init__(self, tls=True):
+        self.bport, self.dport = harness.free_port(), harness.free_port()
+        extra = FULL_EXTRA.format(moddir=harness.APACHE_MODULES, bport=self.bport,
+                                  dport=self.dport)
+        self.tls_port = None
+        self.certdir = None
+        if tls:
+            self.certdir = tempfile.mkdtemp(prefix='usdt-tools-tls-')
+            crt, key = harness.make_cert(self.certdir)
+            self.tls_port = harness.free_port()
+            extra += harness.tls_conf(self.tls_port, crt, key)
+        self.httpd = harness.Apache(extra=extra)
+        os.mkdir(self.httpd.path('cgi-bin'), 0o755)
+        script = self.httpd.path('cgi-bin', 'slow.sh')
+        with open(script, 'w') as f:
+            f.write(SLOW_CGI)
+        os.chmod(script, 0o755)
+        os.mkdir(os.path.join(self.httpd.docroot, 'cookie'), 0o755)
+        page = os.path.join(self.httpd.docroot, 'cookie', 'index.html')
+        with open(page, 'w') as f:
+            f.write('a cookie for you\n')
+        os.chmod(page, 0o644)
+        with open(os.path.join(self.httpd.docroot, 'big.bin'), 'wb') as f:
+            f.write(b'x' * BIG_SIZE)
+        os.chmod(os.path.join(self.httpd.docroot, 'big.bin'), 0o644)
+        self.port = self.httpd.port
+
+    def __enter__(self):
+        self.httpd.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            return self.httpd.__exit__(*exc)
+        finally:
+            if self.certdir:
+                shutil.rmtree(self.certdir, ignore_errors=True)
+
+    def tls_urls(self, paths):
+        return ['https://localhost:%d%s' % (self.tls_port, p) for p in paths]
+
+    def tls_curl(self, paths, *args):
+        """curl over TLS, all paths on one connection; [(status, local port)]."""
+        return harness.curl_many(self.tls_urls(paths), '-k', '--resolve',
+                                 'localhost:%d:127.0.0.1' % self.tls_port, *args)
+
+
+MAP_VALUE = re.compile(r'^(@\w+)(?:\[(.*)\])?: (-?\d+)$')
+MAP_HIST = re.compile(r'^(@\w+)(?:\[(.*)\])?: $')
+HIST_ROW = re.compile(r'^\[([^\],)]*)(?:, ([^\])]*))?[\])]\s+(\d+) \|')
+UNITS = {'': 1, 'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30}
+
+
+def hist_bound(text):
+    """A histogram row's bound as bpftrace prints it ("256K") as a number."""
+    m = re.match(r'^(-?\d+)([KMG]?)$', text.strip())
+    return int(m.group(1)) * UNITS[m.group(2)]
+
+
+def parse_maps(lines):
+    """The maps bpftrace print()ed in lines: {name: {key: value}}, a key as
+    printed between the brackets (None without), a value an int, or for a
+    histogram [(from, to, count)] with to None for a single-value row."""
+    out, hist = {}, None
+    for l in lines:
+        m = MAP_VALUE.match(l)
+        if m:
+            out.setdefault(m.group(1), {})[m.group(2)] = int(m.group(3))
+            hist = None
+            continue
+        m = MAP_HIST.match(l)
+        if m:
+            hist = out.setdefault(m.group(1), {}).setdefault(m.group(2), [])
+            continue
+        m = HIST_ROW.match(l)
+        if m and hist is not None:
+            hist.append((hist_bound(m.group(1)), hist_bound(m.group(2)) if m.group(2) else None,
+                         int(m.group(3))))
+            continue
+        hist = None
+    return out
+
+
+def hist_total(rows):
+    return sum(n for _, _, n in rows)
+
+
+def failed_connects(httpd):
+    """Client ports of the requests for which mod_proxy failed to connect
+    to a backend (error log AH01114, "[client ADDR:PORT]"), with how many
+    times: which balancer members were tried, as Apache tells it."""
+    got = {}
+    for m in re.finditer(r'\[client [^\]]*:(\d+)\] AH01114: ', httpd.errors()):
+        got[int(m.group(1))] = got.get(int(m.group(1)), 0) + 1
+    return got
