@@ -29,8 +29,10 @@ import collections
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -128,6 +130,23 @@ def setup():
         return d
 
 
+def zombie(pid):
+    """'pid N a zombie, exit status S' (or 'killed by signal S') from
+    /proc/N/stat, or None if N is not a zombie."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    # fields[0] is field 3 (state); field 52, exit_code, in waitpid()'s form
+    if fields[0] != 'Z' or len(fields) < 50:
+        return None
+    code = int(fields[49])
+    return 'pid %d a zombie, %s' % (pid, 'exit status %d' % os.WEXITSTATUS(code) if
+                                    os.WIFEXITED(code) else 'killed by signal %d' %
+                                    os.WTERMSIG(code))
+
+
 class Tmux:
     """A tmux server of our own (-L: its own socket), one detached session
     running one command in a pane of a fixed size; kill() ends the server."""
@@ -152,6 +171,44 @@ class Tmux:
 
     def pane(self, fmt):
         return self.tmux('display-message', '-p', '-t', 'top', fmt).strip()
+
+    def end(self, timeout):
+        """How the pane's process ended, as tmux saw it: {'dead', 'status',
+        'signal'} (#{pane_dead}, #{pane_dead_status}, #{pane_dead_signal}),
+        once tmux has its exit status or after timeout s; 'first': the three
+        when the pane was first seen dead; 'nudged': None, or the pane's
+        process as /proc saw it when our server was last sent a SIGCHLD.
+
+        tmux 3.3a marks a pane dead when its terminal closes, and learns the
+        exit status later, from SIGCHLD and waitpid(): in between, the pane is
+        dead with no status (tmux pull request 4841).  And Debian's tmux is
+        built with libutempter, whose utempter_remove_record(), called as the
+        terminal closes, sets SIGCHLD to SIG_DFL while it waits for its own
+        helper: the pane's SIGCHLD, if it comes then, is discarded, and tmux
+        never reaps the pane (it stays a zombie, status empty; tmux issue
+        311).  Another SIGCHLD makes tmux call waitpid() again, which is
+        tmux's own workaround: it only makes tmux read the real status.  The
+        three are read in one display-message, so they agree."""
+        server, pid = int(self.pane('#{pid}')), int(self.pane('#{pane_pid}'))
+        out = {'first': None, 'nudged': None}
+
+        def read():
+            dead, status, sig = self.pane(
+                '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}').split('|')
+            out.update(dead=dead, status=status, signal=sig)
+            if dead == '1' and out['first'] is None:
+                out['first'], out['since'] = (dead, status, sig), time.monotonic()
+            if dead == '1' and not (status or sig):
+                if time.monotonic() - out['since'] >= 1:
+                    # each second: what the kernel holds for tmux, then our
+                    # own server, by its pid, told to look (WNOHANG)
+                    out['nudged'] = zombie(pid) or 'pane pid %d not a zombie yet' % pid
+                    out['since'] = time.monotonic()
+                    os.kill(server, signal.SIGCHLD)
+                return False
+            return dead == '1'
+        harness.wait_until(read, timeout, 0.1)
+        return out
 
     def kill(self):
         subprocess.run(['tmux', '-L', self.sock, 'kill-server'], stdout=subprocess.DEVNULL,
@@ -199,8 +256,12 @@ def screen(httpd):
             return False
         harness.wait_until(mix_shown, 8, 0.1)
         tm.tmux('send-keys', '-t', 'top', 'C-c')
-        harness.wait_until(lambda: tm.pane('#{pane_dead}') == '1', 20, 0.1)
-        d['screen_exit'] = (tm.pane('#{pane_dead}'), tm.pane('#{pane_dead_status}'))
+        d['screen_exit'] = tm.end(20)
+        e = d['screen_exit']
+        if e['nudged']:
+            harness.log('tmux had no exit status a second after the pane died (%s): sent it '
+                        'a SIGCHLD, then read (dead, status, signal) %r' % (
+                            e['nudged'], (e['dead'], e['status'], e['signal'])))
         # tmux's own last line on a dead pane (remain-on-exit) left out
         d['screen_last'] = [l for l in tm.screen() if not l.startswith('Pane is dead')]
     finally:
@@ -365,7 +426,10 @@ def _(d):
 
 @t.check('on a terminal: C-c ends the tool (exit 0), the last screen stays, nothing after it')
 def _(d):
-    expect_eq(d['screen_exit'], ('1', '0'), '(pane dead, exit status)')
+    e = d['screen_exit']
+    expect_eq((e['dead'], e['status'], e['signal']), ('1', '0', ''),
+              '(pane dead, exit status, signal) (first seen dead: %r; a SIGCHLD sent to tmux: '
+              '%s)' % (e['first'], e['nudged'] or 'none'))
     last = d['screen_last']
     end = max(i for i, l in enumerate(last) if BLOCK.match(l) or MAPLINE.match(l))
     expect(all(l.strip() in ('', '^C') for l in last[end + 1:]),
