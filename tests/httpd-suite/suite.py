@@ -241,13 +241,17 @@ def _ranges(nums):
     return '{' + ', '.join(out) + '}'
 
 
-ERRLOG_TIME = re.compile(r'^\[\w{3} (\w{3} \d{2} \d{2}:\d{2}:\d{2})(\.\d+)? (\d{4})\]')
+ERRLOG_TIME = re.compile(r'^\[\w{3} (\w{3} \d{2} \d{2}:\d{2}:\d{2})(\.\d+)? (\d{4})\] '
+                         r'\[[\w-]*:(\w+)\]')
+# the suite's servers log at trace8; what says something went wrong
+WORRYING = ('emerg', 'alert', 'crit', 'error', 'warn')
 
 
 def error_lines(run, test_file, pad=1.0, limit=40):
-    """The error-log lines (of run) stamped while test_file ran: after the
-    file before it ended, up to its own end (padded by pad seconds: the
-    result lines are seen every 0.5 s)."""
+    """The error-log lines of run at level warn or worse (the suite logs at
+    trace8) stamped while test_file ran: after the file before it ended, up
+    to its own end (padded by pad seconds: the result lines are seen every
+    0.5 s)."""
     order = sorted(run.ended.items(), key=lambda kv: kv[1])
     end = run.ended.get(test_file)
     if end is None:
@@ -255,15 +259,15 @@ def error_lines(run, test_file, pad=1.0, limit=40):
     prev = [t for f, t in order if t < end]
     start = (prev[-1] if prev else run.began) - pad
     end += pad
-    out, keep = [], False
+    out = []
     for line in run.read('error_log').splitlines():
         m = ERRLOG_TIME.match(line)
-        if m:
-            t = time.mktime(time.strptime('%s %s' % (m.group(1), m.group(3)),
-                                          '%b %d %H:%M:%S %Y')) + float(m.group(2) or 0)
-            keep = start <= t <= end
-        if keep:
+        if not m or m.group(4) not in WORRYING:
+            continue
+        t = time.mktime(time.strptime('%s %s' % (m.group(1), m.group(3)),
+                                      '%b %d %H:%M:%S %Y')) + float(m.group(2) or 0)
+        if start <= t <= end:
             out.append(line)
     if len(out) > limit:
         out = out[:limit // 2] + ['... %d lines ...' % (len(out) - limit)] + out[-limit // 2:]
-    return out or ['(no error-log line in %s\'s window)' % test_file]
+    return out or ['(no error-log line of level warn or worse in %s\'s window)' % test_file]
