@@ -90,6 +90,16 @@ class Run:
         except OSError:
             return ''
 
+    def lines(self, rel):
+        """The lines of a kept file, one at a time (the suite's error log of
+        a whole run is about 600 MB: it logs at trace8)."""
+        try:
+            with open(self.path(rel), errors='replace') as f:
+                for line in f:
+                    yield line.rstrip('\n')
+        except OSError:
+            return
+
 
 def _watch(log_path, ended, stop):
     """Note the time each test file's result line first shows in test.log
@@ -260,7 +270,7 @@ def error_lines(run, test_file, pad=1.0, limit=40):
     start = (prev[-1] if prev else run.began) - pad
     end += pad
     out = []
-    for line in run.read('error_log').splitlines():
+    for line in run.lines('error_log'):
         m = ERRLOG_TIME.match(line)
         if not m or m.group(4) not in WORRYING:
             continue

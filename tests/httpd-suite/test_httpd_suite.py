@@ -59,16 +59,28 @@ import suite  # noqa: E402
 FULL = os.environ.get('USDT_HTTPD_SUITE') == 'full'
 MPMS = os.environ.get('USDT_HTTPD_SUITE_MPMS', 'event').split()
 # The request path mod_usdt's hooks (and the filters and hooks to come) sit
-# on; the suite has no HTTP/2 client: its one HTTP/2 test is the h2c
-# upgrade of CVE-2017-7659.t.
+# on, in 29 of the suite's 143 files: each file costs 4 to 5 s of Perl
+# start-up here, whatever it tests, so the whole directories would take 6
+# minutes a run.  Two files that fail on Debian 12 anyway (the suite's
+# baseline) are in it, so that "the same failures" is checked on failures
+# too.  The suite has no HTTP/2 client: its one HTTP/2 test is the h2c
+# upgrade of CVE-2017-7659.t (mod_usdt's own live tests cover h2c).
 SUBSET = [
-    't/apache',                     # core: byte ranges, chunking, limits, errordoc, ...
-    't/filter', 't/http11', 't/ssl', 't/protocol',
-    't/security/CVE-2017-7659.t',   # h2c upgrade
-    't/modules/proxy.t', 't/modules/proxy_balancer.t', 't/modules/proxy_fcgi.t',
-    't/modules/proxy_websockets.t', 't/modules/rewrite.t', 't/modules/status.t',
-    't/modules/deflate.t', 't/modules/cgi.t', 't/modules/headers.t',
-    't/modules/alias.t', 't/modules/dir.t',
+    # core: rejected requests (limits: 413, 414, 431), strict HTTP parsing,
+    # request bodies, ErrorDocument, byte ranges; pr64339.t fails anyway
+    't/apache/404.t', 't/apache/chunkinput.t', 't/apache/contentlength.t',
+    't/apache/errordoc.t', 't/apache/getfile.t', 't/apache/http_strict.t',
+    't/apache/limits.t', 't/apache/post.t', 't/apache/byterange.t', 't/apache/maxranges.t',
+    't/apache/pr64339.t',
+    # filters (case.t fails anyway) and HTTP/1.1 chunking and bodies
+    't/filter/case.t', 't/filter/case_in.t', 't/filter/input_body.t',
+    't/http11/chunked.t', 't/http11/clength.t', 't/http11/post.t',
+    # HTTP/2 (h2c upgrade), TLS, proxy (HTTP, balancer, websockets)
+    't/security/CVE-2017-7659.t', 't/ssl/http.t', 't/ssl/headers.t',
+    't/modules/proxy.t', 't/modules/proxy_balancer.t', 't/modules/proxy_websockets.t',
+    # internal redirects and subrequests, status, deflate, CGI
+    't/modules/rewrite.t', 't/modules/alias.t', 't/modules/dir.t', 't/modules/status.t',
+    't/modules/deflate.t', 't/modules/cgi.t',
 ]
 # USDT_HTTPD_SUITE_TESTS="t/apache/404.t ...": these files only (a quick look)
 TESTS = [] if FULL else (os.environ.get('USDT_HTTPD_SUITE_TESTS') or '').split() or SUBSET
@@ -210,7 +222,7 @@ def register(mpm):
     @t.check('%s: no child crashed with mod_usdt that did not without it' % mpm)
     def _(d):
         r = need(d, mpm)
-        crashes = {way: [l for l in r[way].read('error_log').splitlines() if CRASH.search(l)]
+        crashes = {way: [l for l in r[way].lines('error_log') if CRASH.search(l)]
                    for way, _ in WAYS}
         for way, _ in WAYS[1:]:
             expect(len(crashes[way]) <= len(crashes['without']),
