@@ -121,7 +121,7 @@ def _watch(log_path, ended, stop):
 def run_suite(suite, work, mpm, extra_conf, tests, name, keep_dir, timeout):
     """Run run.sh once (as its own process group, killed on timeout, and the
     framework's server stopped with t/TEST -stop); return a Run whose files
-    (test.log, result.txt, error_log) are copied to keep_dir."""
+    (test.log, result.txt, error_log, access_log) are copied to keep_dir."""
     os.makedirs(keep_dir, exist_ok=True)
     r = Run(name, keep_dir)
     log_path = os.path.join(work, 'test.log')
@@ -151,7 +151,7 @@ def run_suite(suite, work, mpm, extra_conf, tests, name, keep_dir, timeout):
         _stop_framework_server(work)
     r.secs = time.monotonic() - t0
     for src, dst in (('test.log', 'test.log'), ('result.txt', 'result.txt'),
-                     ('t/logs/error_log', 'error_log')):
+                     ('t/logs/error_log', 'error_log'), ('t/logs/access_log', 'access_log')):
         try:
             shutil.copyfile(os.path.join(work, src), r.path(dst))
         except OSError:
@@ -169,6 +169,23 @@ def _stop_framework_server(work):
         subprocess.run(['runuser', '-u', 'httptest', '--', 't/TEST', '-stop'], cwd=work,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=60)
+
+
+# the suite's access log: "%h %l %u %t \"%r\" %>s %b"
+ACCESS_STATUS = re.compile(r'" (\d{3}) (?:\d+|-)\s*$')
+
+
+def logged_statuses(run):
+    """({status: requests} of the run's access log, [lines not understood])."""
+    import collections
+    counts, odd = collections.Counter(), []
+    for line in run.lines('access_log'):
+        m = ACCESS_STATUS.search(line)
+        if m:
+            counts[int(m.group(1))] += 1
+        else:
+            odd.append(line)
+    return counts, odd
 
 
 def _expand(numbers):

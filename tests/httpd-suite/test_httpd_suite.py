@@ -17,7 +17,8 @@ every test file has the same outcome as without it (ok, skipped, or failed
 with the same subtests) and the totals are the same; no child crashed that
 did not without it; while traced every probe fired, every request-start had
 exactly one request-done with its id (a done without a start is a request
-rejected while read: status 400 or more), and no other pair's done (conn,
+rejected while read: status 400 or more), the dones are the requests of the
+suite's access log, status for status, and no other pair's done (conn,
 proxy, child) came without its start.  A difference is reported with the
 files and subtests that differ and the error-log lines written while they
 ran.  The README baseline of the suite (6 files fail on Debian 12 here, with
@@ -41,6 +42,7 @@ installs the suite's Perl modules from Debian (tests/deps.sh lists them too).
 KEEP_TMP=1 keeps the suite's work dir and each run's logs.  Prints TAP.
 """
 
+import collections
 import os
 import re
 import shutil
@@ -263,6 +265,20 @@ def register(mpm):
         expect(not low, 'dones without a start and a status below 400 (id, status): %r'
                % low[:20])
 
+    @t.check('%s: traced, the request-dones are the requests of the suite\'s access log, '
+             'status for status' % mpm)
+    def _(d):
+        r = need(d, mpm)
+        logged, odd = suite.logged_statuses(r['traced'])
+        reported = collections.Counter(r['maps'].get('dst', {}).values())
+        expect(logged, 'the traced run left no access log')
+        expect(not odd, '%d access-log lines without a status, e.g. %r' % (len(odd), odd[:3]))
+        expect(reported == logged,
+               'request-done statuses %s; the access log\'s %s: reported, not logged: %s; '
+               'logged, not reported: %s'
+               % (sum(reported.values()), sum(logged.values()),
+                  dict(reported - logged), dict(logged - reported)))
+
     @t.check('%s: traced, no other start/done pair (connection, proxy, child) had a done '
              'without its start' % mpm)
     def _(d):
@@ -286,7 +302,6 @@ def register(mpm):
 
 
 def _counted(values):
-    import collections
     return ', '.join('%s x%d' % kv for kv in sorted(collections.Counter(values).items()))
 
 
