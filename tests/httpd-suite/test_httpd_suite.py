@@ -125,6 +125,11 @@ def run_mpm(where, work, logs, module, mpm):
             r['tracer_err'] = tracer.stderr()
             tracer.cleanup()
         r[way] = run
+        # what the checks need from the run's files, read now: setup removes them
+        run.crashes = [l for l in run.lines('error_log') if CRASH.search(l)]
+        run.logged = suite.logged_statuses(run)
+        if way != 'without':
+            run.diff = differences(r['without'], run)
         rep = run.report
         log('%s, %s: %s in %.0f s (exit %s); %d failed: %s' % (
             mpm, what, rep['summary'], run.secs, run.rc, len(rep['failed']),
@@ -218,14 +223,12 @@ def register(mpm):
             r = need(d, mpm)
             ran(r, 'without')
             ran(r, way)
-            diff = differences(r['without'], r[way])
-            expect(not diff, '\n'.join(diff))
+            expect(not r[way].diff, '\n'.join(r[way].diff))
 
     @t.check('%s: no child crashed with mod_usdt that did not without it' % mpm)
     def _(d):
         r = need(d, mpm)
-        crashes = {way: [l for l in r[way].lines('error_log') if CRASH.search(l)]
-                   for way, _ in WAYS}
+        crashes = {way: r[way].crashes for way, _ in WAYS}
         for way, _ in WAYS[1:]:
             expect(len(crashes[way]) <= len(crashes['without']),
                    '%s: %d crash lines, without mod_usdt %d:\n%s'
@@ -269,7 +272,7 @@ def register(mpm):
              'status for status' % mpm)
     def _(d):
         r = need(d, mpm)
-        logged, odd = suite.logged_statuses(r['traced'])
+        logged, odd = r['traced'].logged
         reported = collections.Counter(r['maps'].get('dst', {}).values())
         expect(logged, 'the traced run left no access log')
         expect(not odd, '%d access-log lines without a status, e.g. %r' % (len(odd), odd[:3]))
