@@ -65,7 +65,7 @@ def busy_ports(base=BASE_PORT, n=PORTS):
 # "t/apache/etags.t ........ ok", "... skipped: <reason>", "... Failed 2/9 subtests"
 FILE_LINE = re.compile(r'^(t/\S+\.t) \.+ ?(ok|skipped:.*|Failed \d+/\d+ subtests.*|Dubious.*'
                        r'|No subtests run.*)\s*$')
-FILE_NAME = re.compile(r'^(t/\S+\.t) \.+')
+FILE_NAME = re.compile(r'^(t/\S+\.t) \.+ ?')
 
 
 class Run:
@@ -113,7 +113,9 @@ def _watch(log_path, ended, stop):
             continue
         now = time.time()
         for line in text.splitlines():
-            m = FILE_LINE.match(line)
+            # a failed file's name line ends at the dots, its "Failed 4/12
+            # subtests" on the next line: the name is what marks its end
+            m = FILE_NAME.match(line)
             if m and m.group(1) not in ended:
                 ended[m.group(1)] = now
 
@@ -157,6 +159,8 @@ def run_suite(suite, work, mpm, extra_conf, tests, name, keep_dir, timeout):
         except OSError:
             pass
     r.report = parse_log(r.read('test.log'))
+    # for a run that went wrong: how its output ended (the files go at the end)
+    r.tail = (r.read('test.log') or r.read('run.out')).splitlines()[-30:]
     return r
 
 

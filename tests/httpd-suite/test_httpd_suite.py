@@ -198,8 +198,7 @@ def ran(r, way):
     run = r[way]
     expect(run.report['summary'] is not None and run.report['nfiles'],
            'the %s run printed no "Files=" summary (exit %s); its output ends:\n%s'
-           % (way, run.rc, '\n'.join((run.read('test.log') or run.read('run.out'))
-                                     .splitlines()[-30:])))
+           % (way, run.rc, '\n'.join(run.tail)))
     expect(not str(run.rc).startswith('timeout'), 'the %s run: %s' % (way, run.rc))
 
 
