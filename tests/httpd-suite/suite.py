@@ -159,6 +159,14 @@ def run_suite(suite, work, mpm, extra_conf, tests, name, keep_dir, timeout):
         except OSError:
             pass
     r.report = parse_log(r.read('test.log'))
+    # the framework keeps only some directives of EXTRA_CONF (LoadModule
+    # among them: Apache::TestConfigParse's "inherit" list): what its
+    # generated config loaded is what the run loaded
+    try:
+        with open(os.path.join(work, 't', 'conf', 'httpd.conf'), errors='replace') as f:
+            r.modules = set(re.findall(r'^\s*LoadModule\s+(\w+)', f.read(), re.M))
+    except OSError:
+        r.modules = set()
     # for a run that went wrong: how its output ended (the files go at the end)
     r.tail = (r.read('test.log') or r.read('run.out')).splitlines()[-30:]
     return r

@@ -12,7 +12,10 @@ Apache with every module Debian ships) runs three times:
             (every_probe.py), attached by the module's path before the run
             and until it has ended
 
-and the checks are: each run completed; with the module loaded, and traced,
+and the checks are: each run completed, and the framework's generated
+httpd.conf loaded usdt_module in the runs with it and not in the run
+without (the framework keeps only some directives of the extra config:
+LoadModule is one); with the module loaded, and traced,
 every test file has the same outcome as without it (ok, skipped, or failed
 with the same subtests) and the totals are the same; no child crashed that
 did not without it; while traced every probe fired, every request-start had
@@ -200,6 +203,10 @@ def ran(r, way):
            'the %s run printed no "Files=" summary (exit %s); its output ends:\n%s'
            % (way, run.rc, '\n'.join(run.tail)))
     expect(not str(run.rc).startswith('timeout'), 'the %s run: %s' % (way, run.rc))
+    expect(('usdt_module' in run.modules) == (way != 'without'),
+           'the %s run\'s generated httpd.conf %s usdt_module (%d LoadModule lines)'
+           % (way, 'loads' if 'usdt_module' in run.modules else 'does not load',
+              len(run.modules)))
 
 
 def register(mpm):
