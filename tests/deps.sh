@@ -28,6 +28,12 @@ test_pkgs="apache2 libcmocka-dev bpftrace curl nghttp2-client python3 binutils o
 dtrace_pkgs="gcc-bpf binutils-bpf libbpf-dev binutils-dev libelf-dev zlib1g-dev
 	bison flex libpcap-dev libfuse3-dev libsystemd-dev libpfm4-dev pkg-config gawk
 	xz-utils libc6-dev-i386"
+# what the httpd-tests suite's run.sh installs (tests/httpd-suite): Apache::Test
+# from mod_perl, and the Perl clients its tests use (HTTP/1.1, DAV, HTTP/2,
+# TLS, websockets); installed here so that CI has them before it runs
+suite_pkgs="libapache2-mod-perl2 libwww-perl libhttp-dav-perl libprotocol-http2-perl
+	libio-socket-ssl-perl libcrypt-ssleay-perl libhttp-daemon-perl liblwp-protocol-https-perl
+	libanyevent-perl libanyevent-websocket-client-perl libdatetime-perl openssl xz-utils"
 # wrk and valgrind: tests/bench; devscripts: hardening-check in
 # tests/reliability/test_security.py; gdb: the backtraces of a crashed
 # child's core, if a test ever finds one; openssl: the live tests' TLS
@@ -44,7 +50,7 @@ deb_check_pkgs="lintian autopkgtest"
 case "${1:-test}" in
 build) pkgs=$build_pkgs ;;
 package) pkgs="$build_pkgs $deb_pkgs apache2 bpftrace curl" ;;
-test) pkgs="$build_pkgs $test_pkgs $deb_pkgs $deb_check_pkgs $dtrace_pkgs" ;;
+test) pkgs="$build_pkgs $test_pkgs $suite_pkgs $deb_pkgs $deb_check_pkgs $dtrace_pkgs" ;;
 *) echo "usage: $0 [build|package|test]" >&2; exit 2 ;;
 esac
 
