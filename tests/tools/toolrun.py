@@ -159,17 +159,9 @@ def slow_request(port, host='127.0.0.1', delay=0.5, target='/static.txt?slow=1',
                  agent='usdt-tools/slow', headers=(), body=b'', body_delay=0):
     """A GET (or POST with body) whose last header line, or body, arrives
     `delay` s after the request line: Apache's latency for it is at least
-    that.  Returns (status, client port).
-
-    Apache starts a request's clock (r->request_time) when it has read the
-    request line (server/protocol.c, read_request_line), so any lag between
-    our sending that line and Apache reading it comes off the latency.  So
-    the connection is made first and left idle for a moment: by the time the
-    line goes out a worker is already waiting in read() for it, and the lag
-    is a wake-up, not a queue behind other work."""
+    that.  Returns (status, client port)."""
     c = harness.Http1(port, host, timeout=10)
     try:
-        time.sleep(0.2)
         method = 'POST' if body else 'GET'
         head = ['%s %s HTTP/1.1' % (method, target), 'Host: localhost',
                 'User-Agent: %s' % agent] + list(headers)
