@@ -2,18 +2,20 @@
 """test_http_top.py: examples/http-top.bt against a real Apache.
 
 A private Apache with the built module and two name-based virtual hosts
-(usdt.test, the default, and other.test), and a second access log with
-each request's virtual host, status and bytes (%v %>s %B).  The tool runs
+(usdt.test, the default, and other.test), mod_status (server-status) and
+mod_cgid (a CGI script), and a second access log with each request's
+virtual host, status and bytes (%v %>s %B).  The tool runs
 as an operator runs it on a local build, every 2 s and limited to that
 server (USDT_MODULE=... examples/http-top.bt 2 PID), its output a pipe, and
 a second copy with no argument (every 5 s, every server: only its first
 lines are judged).  Right after an interval is printed, a known mix goes
 out within well under 2 s: many fast requests of a few URIs from
-127.0.0.1, some of them to other.test, one slow request from ::1.  The
-checks parse each interval's block: requests and bytes per second, requests
-and bytes by status class, top URIs and clients by count and by total time,
-virtual hosts by count and by bytes, and compare them with what was sent
-and what Apache logged.
+127.0.0.1, some of them to other.test, two of server-status and one of the
+CGI script, one slow request from ::1.  The checks parse each interval's
+block: requests and bytes per second, requests and bytes by status class,
+top URIs and clients by count and by total time, virtual hosts by count and
+by bytes, handlers by count and by total time, and compare them with what
+was sent and what Apache logged.
 
 Then the screen: the tool runs directly in a tmux pane (a terminal), so it
 picks SCREEN 1 by itself; the pane is read with capture-pane while a mix
@@ -44,13 +46,34 @@ t = harness.Tap()
 
 SLOW = 0.4
 SLOW_URI = '/static.txt?slow=1'
+CGI_URI = '/cgi-bin/hello.sh'
 # (uri, status, virtual host)
 MIX = ([('/static.txt', 200, 'usdt.test')] * 4 + [('/static.txt', 200, 'other.test')] * 2
-       + [('/missing', 404, 'usdt.test')] * 3 + [('/dir', 301, 'other.test')] * 2)
+       + [('/missing', 404, 'usdt.test')] * 3 + [('/dir', 301, 'other.test')] * 2
+       + [('/server-status?auto', 200, 'usdt.test')] * 2 + [(CGI_URI, 200, 'other.test')])
+# The handler each URI's request-done names, the one ap_invoke_handler()
+# dispatched on (tests/live/test_handler.py): a static file its content
+# type; /missing the 404 ErrorDocument's (/errors/404.html, an internal
+# redirect); /dir none, "-" (mod_dir redirects it, in fixups, before any
+# handler).  Not %R: Apache puts r->handler back after the handler runs, so
+# %R logs "-" for a static file and httpd/unix-directory for /dir.
+HANDLER = {'/static.txt': 'text/plain', SLOW_URI: 'text/plain', '/missing': 'text/html',
+           '/dir': '-', '/server-status?auto': 'server-status', CGI_URI: 'cgi-script'}
 # seven URIs, so that the screen's top 5 leaves two out
 SCREEN_MIX = [('/static.txt', 200)] * 6 + [('/missing', 404)] * 5 + [('/dir', 301)] * 4 + [
     ('/static.txt?s=%d' % i, 200) for i in range(4) for _ in range(4 - i)]
 VHOSTS = """\
+LoadModule status_module {moddir}/mod_status.so
+LoadModule cgid_module {moddir}/mod_cgid.so
+LoadModule alias_module {moddir}/mod_alias.so
+ScriptSock "{{root}}/run/cgid.sock"
+ScriptAlias /cgi-bin/ "{{root}}/cgi-bin/"
+<Directory "{{root}}/cgi-bin">
+    Require all granted
+</Directory>
+<Location /server-status>
+    SetHandler server-status
+</Location>
 <VirtualHost *:*>
     ServerName usdt.test
 </VirtualHost>
@@ -58,10 +81,14 @@ VHOSTS = """\
     ServerName other.test
 </VirtualHost>
 CustomLog logs/vhost.log "%v %>s %B"
+""".format(moddir=harness.APACHE_MODULES)
+CGI = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\nfrom a CGI script\\n'
 """
 BUSY_MAPS = {'requests_per_s', 'bytes_per_s', 'requests', 'bytes', 'top_uri_by_count',
              'top_uri_by_total_us', 'top_client_by_count', 'top_client_by_total_us',
-             'top_vhost_by_count', 'top_vhost_by_bytes'}
+             'top_vhost_by_count', 'top_vhost_by_bytes', 'top_handler_by_count',
+             'top_handler_by_total_us'}
 BLOCK = re.compile(r'^(\d\d):(\d\d):(\d\d), the last (\d+) s:( no requests)?$')
 MAPLINE = re.compile(r'^@(\w+)\[(.*)\]: (\d+)$')
 
@@ -101,12 +128,21 @@ def vhost_log(httpd):
     return rows
 
 
+def prepare(httpd):
+    os.mkdir(httpd.path('cgi-bin'), 0o755)
+    with open(httpd.path('cgi-bin', 'hello.sh'), 'w') as f:
+        f.write(CGI)
+    os.chmod(httpd.path('cgi-bin', 'hello.sh'), 0o755)
+
+
 def status_class(status):
     return '%dxx' % (status // 100)
 
 
 def setup():
-    with harness.Apache(extra=VHOSTS) as httpd:
+    httpd = harness.Apache(extra=VHOSTS)
+    prepare(httpd)
+    with httpd:
         # limited to this server: other tests' servers may load the same module
         with toolrun.Tool('http-top.bt', 2, httpd.pid) as tool, \
                 toolrun.Tool('http-top.bt') as default:
@@ -308,8 +344,10 @@ def _(d):
 def _(d):
     got = summed(blocks(d['out']), 'requests')
     n = dummies(d)
-    want = {'2xx': 7 + n, '3xx': 2, '4xx': 3, 'all': len(MIX) + 1 + n}
-    expect_eq(got, want, '@requests\n' + '\n'.join(d['out']))
+    want = collections.Counter(status_class(st) for _, st, _ in MIX)
+    want['2xx'] += 1 + n    # the slow request, the dummies
+    want['all'] = len(MIX) + 1 + n
+    expect_eq(got, dict(want), '@requests\n' + '\n'.join(d['out']))
 
 
 @t.check('requests and bytes per second: each block\'s count and bytes divided by 2, '
@@ -390,6 +428,35 @@ def _(d):
                       sum(v for _, v in maps['top_client_by_total_us']), 'sums of total time')
 
 
+@t.check('handlers by count, summed over the blocks: those of the traffic sent')
+def _(d):
+    got = collections.Counter(summed(blocks(d['out']), 'top_handler_by_count'))
+    want = collections.Counter(HANDLER[u] for u, _, _ in MIX)
+    want[HANDLER[SLOW_URI]] += 1
+    expect_eq(dict(want - got), {}, 'requests by handler missing from %r' % dict(got))
+    # and no more, but Apache's dummy connections (OPTIONS *)
+    expect_eq(sum((got - want).values()), dummies(d),
+              'requests by handler beyond those sent (%r)' % dict(got - want))
+
+
+@t.check('by handler: text/plain tops both lists (the most requests, and the slow one)')
+def _(d):
+    _, _, _, maps = main_block(d)
+    expect_eq(maps['top_handler_by_count'][-1][0], 'text/plain', 'top handler by count')
+    h, total = maps['top_handler_by_total_us'][-1]
+    expect_eq(h, 'text/plain', 'top handler by total time')
+    expect(total >= maps['top_uri_by_total_us'][-1][1],
+           'its total %d us, less than the slow request\'s' % total)
+
+
+@t.check('total time: the same sum over handlers as over URIs, in every block')
+def _(d):
+    for _, _, _, maps in blocks(d['out']):
+        if maps:
+            expect_eq(sum(v for _, v in maps['top_handler_by_total_us']),
+                      sum(v for _, v in maps['top_uri_by_total_us']), 'sums of total time')
+
+
 @t.check('output to a pipe: no terminal escape (SCREEN 0 by itself)')
 def _(d):
     expect(not any('\033' in l for l in d['out'] + d['default']), 'an escape in the output')
@@ -422,6 +489,13 @@ def _(d):
     expect_eq([v for _, v in top], sorted(v for _, v in top), 'order, the largest last')
     expect(all(len(kv) <= 5 for kv in maps.values()), 'a list longer than 5: %r' % maps)
     expect_eq(set(maps), BUSY_MAPS, 'maps on the screen')
+    # static files text/plain, the 404 page text/html, /dir none; dummies
+    # (OPTIONS *) may add a request to any
+    hc = dict(maps['top_handler_by_count'])
+    expect(hc.get('text/plain', 0) >= 16 and hc.get('text/html', 0) >= 5 and
+           hc.get('-', 0) >= 4 and sum(hc.values()) == sum(req[c] for c in req if c != 'all'),
+           '@top_handler_by_count: %r' % hc)
+    expect_eq(maps['top_handler_by_count'][-1][0], 'text/plain', 'top handler by count')
 
 
 @t.check('on a terminal: C-c ends the tool (exit 0), the last screen stays, nothing after it')
