@@ -16,7 +16,7 @@
  *                      of the server
  *   arg1  int          HTTP status: 0 at request-start, final status (%>s)
  *                      at request-done
- *   arg2  char *       method (request-handler: the handler's name, as %R)
+ *   arg2  char *       method (request-handler: the name Apache dispatches on)
  *   arg3  char *       URI as sent by the client, with query string
  *                      (request-handler: the URI after mapping)
  *   arg4  uint64_t     microseconds since Apache began reading the request
@@ -55,7 +55,7 @@ provider httpd {
 	probe request__start(uint64_t id, int status, char *method, char *uri, uint64_t elapsed_us, dthttpd_t *dp) : (conninfo_t *dp, httpd_rqinfo_t *dp);
 	/* one request header as Apache holds it (duplicates merged), right after request-start */
 	probe request__header(uint64_t id, char *name, char *value);
-	/* a handler is about to run for the request or an internal redirect of it (insert_filter); arg2 the handler (%R), arg3 the URI after mapping */
+	/* a handler is about to run for the request or an internal redirect of it (insert_filter); arg2 the name Apache dispatches on (r->handler, else the content type), arg3 the URI after mapping */
 	probe request__handler(uint64_t id, int status, char *handler, char *uri, uint64_t elapsed_us, dthttpd_t *dp) : (conninfo_t *dp, httpd_rqinfo_t *dp);
 	/* mod_proxy calls a backend (one per attempt); arg2 the worker's name, arg3 the balancer's ("" if none) */
 	probe proxy__start(uint64_t id, int status, char *backend, char *balancer, uint64_t elapsed_us, dthttpd_proxy_t *dp) : (conninfo_t *dp, httpd_proxyinfo_t *dp);

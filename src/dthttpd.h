@@ -76,8 +76,9 @@ typedef struct dthttpd {
 	const char *protocol;    /* "HTTP/1.1", "HTTP/2.0", ... */
 	const char *host;        /* Host header (or :authority) as parsed */
 	const char *vhost;       /* ServerName of the virtual host that served it */
-	const char *handler;     /* the name Apache dispatched on, as %R logs it
-	                          * (a static file: its content type) */
+	const char *handler;     /* the name Apache dispatched on: r->handler, or
+	                          * the content type (a static file), where %R
+	                          * logs "-" */
 	const char *filename;    /* r->filename after mapping */
 	const char *user;        /* r->user, "" unless authenticated */
 	const char *content_type; /* of the response */

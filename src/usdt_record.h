@@ -34,9 +34,10 @@ void usdt_record_fill(dthttpd_t *rec, const request_rec *r, uint64_t id,
                       int status, apr_time_t now, const char *empty);
 
 /*
- * The name ap_invoke_handler() dispatches r on, as %R logs it: r->handler,
- * else the content type without parameters (when trusted), else
- * "default-handler".  The parameters are cut in a copy made in pool.
+ * The name ap_invoke_handler() dispatches r on: r->handler, else the
+ * content type without parameters (when trusted), else "default-handler".
+ * Not quite %R: ap_invoke_handler() sets r->handler to that name only while
+ * the handler runs, so %R logs "-" where none was set (a static file).  The parameters are cut in a copy made in pool.
  */
 const char *usdt_handler_name(const request_rec *r, apr_pool_t *pool);
 
