@@ -171,7 +171,13 @@ def _(d):
         expect(MS * 1000 <= r['elapsed'] < 10e6, '%s: elapsed %d us' % (uri, r['elapsed']))
         expect(r['pid'] in d['children'], '%s: pid %d not a child of A %r'
                % (uri, r['pid'], sorted(d['children'])))
-    expect(by_uri(d)['/static.txt?hung=1']['elapsed'] >= 2000000, 'the 408 after 2 s')
+    # mod_reqtimeout's 2 s start in pre_read_request, before Apache reads the
+    # request line; r->request_time, which elapsed counts from, is taken
+    # after it (server/protocol.c, read_request_line).  So the 408's elapsed
+    # is 2 s less the reading of that line: a hair under 2 s on a busy machine
+    # (seen in CI).  It must still be the timeout's, not a client's close.
+    hung = by_uri(d)['/static.txt?hung=1']['elapsed']
+    expect(1900000 <= hung, 'the 408 after RequestReadTimeout\'s 2 s: elapsed %d us' % hung)
 
 
 @t.check('the rejected request: status 408, and the request line Apache had read')
