@@ -251,7 +251,7 @@ file_list() {
 	done
 	# The README's long figures, where its links find them (dh_compress
 	# leaves a file under 4 KiB as it is).
-	for f in reliability.md performance.md dtrace.md tracers.md; do
+	for f in reliability.md performance.md dtrace.md tracers.md tools.md; do
 		grep -qx -e "$doc/docs/$f" -e "$doc/docs/$f.gz" "$tmp/files" ||
 			{ echo "missing: $doc/docs/$f(.gz)"; bad=1; }
 	done
