@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""test_bcc.py: the README's BCC route (bpfcc-tools 0.26), run for real.
+"""test_bcc.py: the BCC route of docs/tracers.md (bpfcc-tools 0.26), run for real.
 
 A private Apache with the built module, two children, and a second access
 log that says which child served each request (%P).  The test runs the
-commands the README gives an operator:
+commands docs/tracers.md gives an operator:
 
   tplist-bpfcc -l SO, tplist-bpfcc -vv -l SO
                      the probes, and their six arguments numbered from 1
@@ -22,7 +22,7 @@ set.  BCC compiles its programs against kernel headers: those of the
 running kernel (/lib/modules/RELEASE/build), or, where the running kernel
 has no headers package (this machine's 6.18), a tree merged from Debian's
 linux-headers-*-common and linux-headers-*-ARCH (linux-headers-amd64)
-handed over in BCC_KERNEL_SOURCE, as the README says.
+handed over in BCC_KERNEL_SOURCE, as docs/tracers.md says.
 
 Run: USDT_MODULE=src/.libs/mod_usdt.so builddir=. srcdir=.. tests/tools/test_bcc.py
 Needs root and bpfcc-tools (skips otherwise, fails under CI=true).  Prints TAP.
@@ -68,7 +68,7 @@ def kernel_source(tmp):
         if arch:
             tree = os.path.join(tmp, 'kernel-headers')
             os.mkdir(tree)
-            # the README's two cp -rs: common first, the ARCH tree over it
+            # docs/tracers.md's two cp -rs: common first, the ARCH tree over it
             for src in (common, sorted(arch)[0]):
                 subprocess.run(['cp', '-rs', '--remove-destination', src + '/.', tree + '/'],
                                check=True, timeout=120)
@@ -230,7 +230,7 @@ def setup():
             finally:
                 killed.stop(signal.SIGKILL)
             d['after_kill'] = semaphores(httpd)
-            # the README's remedy: a graceful restart replaces the children
+            # docs/tracers.md's remedy: a graceful restart replaces the children
             new = httpd.graceful()
             d['after_graceful'] = {pid: harness.read_semaphores(pid)['request__done']
                                    for pid in [httpd.pid] + new}

@@ -1,14 +1,14 @@
 #!/usr/bin/python3
-"""test_perf.py: the README's perf route (linux-perf 6.1), run for real.
+"""test_perf.py: the perf route of docs/tracers.md (linux-perf 6.1), run for real.
 
 A private Apache with the built module.  The test runs the commands the
-README gives an operator, against the module's path:
+docs/tracers.md gives an operator, against the module's path:
 
   perf buildid-cache --add SO          perf lists the module's SDT events
   perf probe -x SO sdt_httpd:request__done
                                        the uprobe, with the semaphore's file
                                        offset and the six note arguments
-  the string event                     the README's sed over that uprobe's
+  the string event                     docs/tracers.md's sed over that uprobe's
                                        line in uprobe_events: method and uri
                                        fetched as strings (perf 6.1 ignores
                                        fetch arguments given for an SDT
@@ -49,7 +49,7 @@ UPROBE_EVENTS = os.path.join(TRACEFS, 'uprobe_events')
 # the string event's group: this test's own, so that it cannot clash with
 # an operator's or another test's events
 GROUP = 'usdt_test_%d' % os.getpid()
-# the README's sed (with this test's group for its httpd_str): perf's
+# docs/tracers.md's sed (with this test's group for its httpd_str): perf's
 # uprobe line for the SDT event, renamed, its arguments named, arg3 and
 # arg4 (method, uri: pointers) fetched as strings, and arg6 (the record)
 # read at raddr's offset (136 in a 64-bit process: src/dthttpd.h)
