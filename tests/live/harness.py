@@ -1209,6 +1209,73 @@ def tls_conf(port, crt, key):
                            root='{root}')
 
 
+# mod_proxy to a backend virtual host of the same server on bport: /px/ a
+# ProxyPass to it, /lb/ a balancer with it as the only member, /dead/ a
+# ProxyPass to dport, where nothing listens (503 from mod_proxy itself),
+# /flaky/ a balancer whose first member is dport (mod_proxy tries again).
+PROXY_CONF = """
+LoadModule proxy_module {moddir}/mod_proxy.so
+LoadModule proxy_http_module {moddir}/mod_proxy_http.so
+LoadModule proxy_balancer_module {moddir}/mod_proxy_balancer.so
+LoadModule lbmethod_byrequests_module {moddir}/mod_lbmethod_byrequests.so
+LoadModule slotmem_shm_module {moddir}/mod_slotmem_shm.so
+Listen 127.0.0.1:{bport}
+<VirtualHost 127.0.0.1:{bport}>
+    ServerName backend.test
+    DocumentRoot "{root}/htdocs"
+</VirtualHost>
+ProxyPass /px/ http://127.0.0.1:{bport}/
+ProxyPass /dead/ http://127.0.0.1:{dport}/ retry=0
+<Proxy balancer://pool>
+    BalancerMember http://127.0.0.1:{bport}
+</Proxy>
+ProxyPass /lb/ balancer://pool/
+<Proxy balancer://flaky>
+    BalancerMember http://127.0.0.1:{dport} retry=0
+    BalancerMember http://127.0.0.1:{bport}
+</Proxy>
+ProxyPass /flaky/ balancer://flaky/
+"""
+
+
+def proxy_conf(bport, dport):
+    """Configuration lines for Apache(extra=...): PROXY_CONF's backends."""
+    return PROXY_CONF.format(moddir=APACHE_MODULES, bport=bport, dport=dport, root='{root}')
+
+
+# mod_cgid with /cgi-bin/ for the scripts cgi_script() writes.
+CGI_CONF = """
+LoadModule cgid_module {moddir}/mod_cgid.so
+LoadModule alias_module {moddir}/mod_alias.so
+ScriptSock "{root}/run/cgid.sock"
+ScriptAlias /cgi-bin/ "{root}/cgi-bin/"
+<Directory "{root}/cgi-bin">
+    Require all granted
+</Directory>
+"""
+# A CGI script that waits before it answers: a slow handler.
+SLOW_CGI_S = 0.3
+SLOW_CGI = """#!/bin/sh
+sleep {s}
+printf 'Content-Type: text/plain\\r\\n\\r\\nslow handler\\n'
+""".format(s=SLOW_CGI_S)
+
+
+def cgi_conf():
+    """Configuration lines for Apache(extra=...): CGI_CONF."""
+    return CGI_CONF.format(moddir=APACHE_MODULES, root='{root}')
+
+
+def cgi_script(httpd, name, text=SLOW_CGI):
+    """Write an executable script (by default SLOW_CGI) as /cgi-bin/name of
+    httpd, which has cgi_conf() in its extra configuration."""
+    os.makedirs(httpd.path('cgi-bin'), 0o755, exist_ok=True)
+    path = httpd.path('cgi-bin', name)
+    with open(path, 'w') as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+
+
 def curl_many(urls, *args, timeout=10):
     """curl several URLs in one run (one connection where curl can reuse it);
     return [(status, local_port)] per URL."""

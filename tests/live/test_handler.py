@@ -32,7 +32,7 @@ import harness  # noqa: E402
 from harness import expect, expect_eq  # noqa: E402
 
 t = harness.Tap()
-SLOW_CGI_S = 0.3
+SLOW_CGI_S = harness.SLOW_CGI_S
 CLIENT_STALL_S = 0.6
 BIG_SIZE = 1 << 20
 # The slow client stops reading with this much of the body still to come:
@@ -42,17 +42,10 @@ BIG_SIZE = 1 << 20
 STALL_TAIL = 72 * 1024
 EXTRA = """
 LoadModule status_module {moddir}/mod_status.so
-LoadModule cgid_module {moddir}/mod_cgid.so
-LoadModule alias_module {moddir}/mod_alias.so
 LoadModule auth_basic_module {moddir}/mod_auth_basic.so
 LoadModule authn_core_module {moddir}/mod_authn_core.so
 LoadModule authn_file_module {moddir}/mod_authn_file.so
 LoadModule authz_user_module {moddir}/mod_authz_user.so
-ScriptSock "{{root}}/run/cgid.sock"
-ScriptAlias /cgi-bin/ "{{root}}/cgi-bin/"
-<Directory "{{root}}/cgi-bin">
-    Require all granted
-</Directory>
 <Location /server-status>
     SetHandler server-status
 </Location>
@@ -66,18 +59,11 @@ ScriptAlias /cgi-bin/ "{{root}}/cgi-bin/"
     Require valid-user
 </Location>
 SendBufferSize 16384
-""".format(moddir=harness.APACHE_MODULES)
-CGI = """#!/bin/sh
-sleep {s}
-printf 'Content-Type: text/plain\\r\\n\\r\\nslow handler\\n'
-""".format(s=SLOW_CGI_S)
+""".format(moddir=harness.APACHE_MODULES) + harness.cgi_conf()
 
 
 def prepare(httpd):
-    os.mkdir(httpd.path('cgi-bin'), 0o755)
-    with open(httpd.path('cgi-bin', 'slow.sh'), 'w') as f:
-        f.write(CGI)
-    os.chmod(httpd.path('cgi-bin', 'slow.sh'), 0o755)
+    harness.cgi_script(httpd, 'slow.sh')
     for name in ('denied.txt', 'private.txt'):
         with open(os.path.join(httpd.docroot, name), 'w') as f:
             f.write('not for everyone\n')

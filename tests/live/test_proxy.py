@@ -26,35 +26,11 @@ import harness  # noqa: E402
 from harness import expect, expect_eq  # noqa: E402
 
 t = harness.Tap()
-EXTRA = """
-LoadModule proxy_module {moddir}/mod_proxy.so
-LoadModule proxy_http_module {moddir}/mod_proxy_http.so
-LoadModule proxy_balancer_module {moddir}/mod_proxy_balancer.so
-LoadModule lbmethod_byrequests_module {moddir}/mod_lbmethod_byrequests.so
-LoadModule slotmem_shm_module {moddir}/mod_slotmem_shm.so
-Listen 127.0.0.1:{bport}
-<VirtualHost 127.0.0.1:{bport}>
-    ServerName backend.test
-    DocumentRoot "{{root}}/htdocs"
-</VirtualHost>
-ProxyPass /px/ http://127.0.0.1:{bport}/
-ProxyPass /dead/ http://127.0.0.1:{dport}/ retry=0
-<Proxy balancer://pool>
-    BalancerMember http://127.0.0.1:{bport}
-</Proxy>
-ProxyPass /lb/ balancer://pool/
-<Proxy balancer://flaky>
-    BalancerMember http://127.0.0.1:{dport} retry=0
-    BalancerMember http://127.0.0.1:{bport}
-</Proxy>
-ProxyPass /flaky/ balancer://flaky/
-"""
 
 
 def setup():
     bport, dport = harness.free_port(), harness.free_port()
-    extra = EXTRA.format(moddir=harness.APACHE_MODULES, bport=bport, dport=dport)
-    with harness.Apache(extra=extra) as httpd:
+    with harness.Apache(extra=harness.proxy_conf(bport, dport)) as httpd:
         with harness.Tracer('test_proxy.bt', strlen=120) as tracer:
             sent = {}
             # a connection each: Apache closes one after a 503

@@ -229,7 +229,7 @@ def _(d):
         expect(0 < h <= f <= l <= done, 'request %d timeline %r' % (rid, tl))
     b = one(d, '/cgi-bin/slow.sh?log=cgi')
     h, f = (int(x) for x in re.findall(r'\d+', field(b, 'Timeline')[0])[:2])
-    expect(f - h >= toolrun.SLOW_CGI_S * 0.9e6, 'CGI: first byte %d us after the handler' % (f - h))
+    expect(f - h >= harness.SLOW_CGI_S * 0.9e6, 'CGI: first byte %d us after the handler' % (f - h))
     expect_eq(field(b, 'Handler')[0].split(' at ')[0], 'cgi-script', 'CGI handler')
 
 

@@ -93,12 +93,12 @@ def _(d):
         expect_eq(got, HANDLED, name + '_by_handler')
 
 
-@t.check('the slow CGI: handler to first byte in the rows of %s s and more' % toolrun.SLOW_CGI_S)
+@t.check('the slow CGI: handler to first byte in the rows of %s s and more' % harness.SLOW_CGI_S)
 def _(d):
     rows = d['maps']['@us_2_handler_to_first_byte_by_handler']['cgi-script']
     for lo, hi, n in rows:
         if n:
-            expect(hi is not None and hi > toolrun.SLOW_CGI_S * 1e6 and lo < 10e6,
+            expect(hi is not None and hi > harness.SLOW_CGI_S * 1e6 and lo < 10e6,
                    'a CGI request in [%s, %s)' % (lo, hi))
 
 
@@ -114,7 +114,7 @@ def _(d):
     expect_eq(sum(us), total, 'the segments\' us against the whole')
     for seg, whole, tenth, n in rows:
         expect_eq(int(whole) * 10 + int(tenth), n and int(n) * 1000 // total, 'per mille of ' + seg)
-    expect(us[1] >= 2 * toolrun.SLOW_CGI_S * 1e6 * 0.9 and us[1] == max(us),
+    expect(us[1] >= 2 * harness.SLOW_CGI_S * 1e6 * 0.9 and us[1] == max(us),
            'the CGI\'s segment is the largest: %r' % us)
 
 

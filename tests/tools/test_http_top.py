@@ -64,13 +64,6 @@ SCREEN_MIX = [('/static.txt', 200)] * 6 + [('/missing', 404)] * 5 + [('/dir', 30
     ('/static.txt?s=%d' % i, 200) for i in range(4) for _ in range(4 - i)]
 VHOSTS = """\
 LoadModule status_module {moddir}/mod_status.so
-LoadModule cgid_module {moddir}/mod_cgid.so
-LoadModule alias_module {moddir}/mod_alias.so
-ScriptSock "{{root}}/run/cgid.sock"
-ScriptAlias /cgi-bin/ "{{root}}/cgi-bin/"
-<Directory "{{root}}/cgi-bin">
-    Require all granted
-</Directory>
 <Location /server-status>
     SetHandler server-status
 </Location>
@@ -81,7 +74,7 @@ ScriptAlias /cgi-bin/ "{{root}}/cgi-bin/"
     ServerName other.test
 </VirtualHost>
 CustomLog logs/vhost.log "%v %>s %B"
-""".format(moddir=harness.APACHE_MODULES)
+""".format(moddir=harness.APACHE_MODULES) + harness.cgi_conf()
 CGI = """#!/bin/sh
 printf 'Content-Type: text/plain\\r\\n\\r\\nfrom a CGI script\\n'
 """
@@ -129,10 +122,7 @@ def vhost_log(httpd):
 
 
 def prepare(httpd):
-    os.mkdir(httpd.path('cgi-bin'), 0o755)
-    with open(httpd.path('cgi-bin', 'hello.sh'), 'w') as f:
-        f.write(CGI)
-    os.chmod(httpd.path('cgi-bin', 'hello.sh'), 0o755)
+    harness.cgi_script(httpd, 'hello.sh', CGI)
 
 
 def status_class(status):

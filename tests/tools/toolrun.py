@@ -187,65 +187,31 @@ def trailing_noise(lines, last_marker):
     return [l for l in lines[idx + 1:] if l.strip()]
 
 
-# The server the tools of the new probes are tested against: mod_proxy to a
-# backend virtual host of the same server (/px/, and the balancer /lb/), to
-# a port where nothing listens (/dead/: 503 from mod_proxy itself), a
-# balancer whose first member is that port (/flaky/: a retry), a CGI
-# script that waits before it answers (/cgi-bin/slow.sh: a slow handler),
-# and mod_ssl with h2 on a second port.
-SLOW_CGI_S = 0.3
+# The server the tools of the new probes are tested against: harness.proxy_conf()
+# (/px/, /lb/, /dead/ and /flaky/ to a backend virtual host of the same
+# server), harness.cgi_conf() with /cgi-bin/slow.sh (harness.SLOW_CGI: a slow
+# handler), /cookie/ (a Set-Cookie answer), /big.bin, and mod_ssl with h2
+# on a second port.
 # /big.bin: more than the socket buffers hold, for a client that goes away
 BIG_SIZE = 4 << 20
 FULL_EXTRA = """
-LoadModule proxy_module {moddir}/mod_proxy.so
-LoadModule proxy_http_module {moddir}/mod_proxy_http.so
-LoadModule proxy_balancer_module {moddir}/mod_proxy_balancer.so
-LoadModule lbmethod_byrequests_module {moddir}/mod_lbmethod_byrequests.so
-LoadModule slotmem_shm_module {moddir}/mod_slotmem_shm.so
-LoadModule cgid_module {moddir}/mod_cgid.so
-LoadModule alias_module {moddir}/mod_alias.so
 LoadModule headers_module {moddir}/mod_headers.so
-Listen 127.0.0.1:{bport}
-<VirtualHost 127.0.0.1:{bport}>
-    ServerName backend.test
-    DocumentRoot "{{root}}/htdocs"
-</VirtualHost>
-ProxyPass /px/ http://127.0.0.1:{bport}/
-ProxyPass /dead/ http://127.0.0.1:{dport}/ retry=0
-<Proxy balancer://pool>
-    BalancerMember http://127.0.0.1:{bport}
-</Proxy>
-ProxyPass /lb/ balancer://pool/
-<Proxy balancer://flaky>
-    BalancerMember http://127.0.0.1:{dport} retry=0
-    BalancerMember http://127.0.0.1:{bport}
-</Proxy>
-ProxyPass /flaky/ balancer://flaky/
-ScriptSock "{{root}}/run/cgid.sock"
-ScriptAlias /cgi-bin/ "{{root}}/cgi-bin/"
-<Directory "{{root}}/cgi-bin">
-    Require all granted
-</Directory>
 <Location /cookie/>
     Header always set Set-Cookie "session=0123456789abcdef; Path=/"
 </Location>
 """
-SLOW_CGI = """#!/bin/sh
-sleep {s}
-printf 'Content-Type: text/plain\\r\\n\\r\\nslow handler\\n'
-""".format(s=SLOW_CGI_S)
 
 
 class FullServer:
-    """A private Apache with FULL_EXTRA and harness.tls_conf():
+    """A private Apache with proxy_conf(), cgi_conf(), FULL_EXTRA and tls_conf():
 
         with FullServer() as s: s.httpd, s.port, s.tls_port, s.bport, s.dport
     """
 
     def __init__(self, tls=True):
         self.bport, self.dport = harness.free_port(), harness.free_port()
-        extra = FULL_EXTRA.format(moddir=harness.APACHE_MODULES, bport=self.bport,
-                                  dport=self.dport)
+        extra = (harness.proxy_conf(self.bport, self.dport) + harness.cgi_conf() +
+                 FULL_EXTRA.format(moddir=harness.APACHE_MODULES))
         self.tls_port = None
         self.certdir = None
         if tls:
@@ -254,11 +220,7 @@ class FullServer:
             self.tls_port = harness.free_port()
             extra += harness.tls_conf(self.tls_port, crt, key)
         self.httpd = harness.Apache(extra=extra)
-        os.mkdir(self.httpd.path('cgi-bin'), 0o755)
-        script = self.httpd.path('cgi-bin', 'slow.sh')
-        with open(script, 'w') as f:
-            f.write(SLOW_CGI)
-        os.chmod(script, 0o755)
+        harness.cgi_script(self.httpd, 'slow.sh')
         os.mkdir(os.path.join(self.httpd.docroot, 'cookie'), 0o755)
         page = os.path.join(self.httpd.docroot, 'cookie', 'index.html')
         with open(page, 'w') as f:
