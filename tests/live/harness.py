@@ -794,6 +794,27 @@ class Http1:
     def send(self, data):
         self.sock.sendall(data)
 
+    def wait_read(self, timeout=5):
+        """Wait (bounded) until the server has read all that was sent: in
+        /proc/net/tcp{,6}, this end has nothing unacknowledged and the
+        server's end an empty receive queue.  True if so in time."""
+        peer = self.sock.getpeername()[1]
+        table = '/proc/net/tcp6' if self.sock.family == socket.AF_INET6 else '/proc/net/tcp'
+
+        def drained():
+            ends = {}
+            with open(table) as f:
+                for row in f.read().splitlines()[1:]:
+                    local, remote, _, queues = row.split()[1:5]
+                    ports = (int(local.rsplit(':', 1)[1], 16), int(remote.rsplit(':', 1)[1], 16))
+                    tx, rx = (int(q, 16) for q in queues.split(':'))
+                    if ports == (self.local_port, peer):
+                        ends['client'] = tx
+                    elif ports == (peer, self.local_port):
+                        ends['server'] = rx
+            return ends.get('client') == 0 and ends.get('server') == 0
+        return bool(wait_until(drained, timeout, 0.005))
+
     def request(self, method, target, agent=None, host='localhost', headers=(), body=b''):
         lines = ['%s %s HTTP/1.1' % (method, target), 'Host: %s' % host]
         if agent is not None:

@@ -158,8 +158,10 @@ class Tool:
 def slow_request(port, host='127.0.0.1', delay=0.5, target='/static.txt?slow=1',
                  agent='usdt-tools/slow', headers=(), body=b'', body_delay=0):
     """A GET (or POST with body) whose last header line, or body, arrives
-    `delay` s after the request line: Apache's latency for it is at least
-    that.  Returns (status, client port)."""
+    `delay` s after Apache has read the request line: Apache's latency for
+    it is at least that (its clock, r->request_time, starts when it has
+    read the line; on a loaded machine that is a while after the client
+    sent it).  Returns (status, client port)."""
     c = harness.Http1(port, host, timeout=10)
     try:
         method = 'POST' if body else 'GET'
@@ -169,10 +171,12 @@ def slow_request(port, host='127.0.0.1', delay=0.5, target='/static.txt?slow=1',
             head.append('Content-Length: %d' % len(body))
         if body_delay:
             c.send(('\r\n'.join(head) + '\r\n\r\n').encode())
+            c.wait_read()
             time.sleep(body_delay)
             c.send(body)
         else:
             c.send(('\r\n'.join(head) + '\r\n').encode())
+            c.wait_read()
             time.sleep(delay)
             c.send(b'Connection: keep-alive\r\n\r\n' + body)
         return c.response().status, c.local_port
