@@ -42,6 +42,13 @@
 #define DTHTTPD_F_TLS       0x4  /* served over TLS (mod_ssl) */
 #define DTHTTPD_F_REDIRECT  0x8  /* request: an internal redirect happened */
 
+/* Bits of dthttpd_proxy_t.flags. */
+#define DTHTTPD_PX_F_PROXY_ERROR 0x1 /* proxy-done: the status is mod_proxy's
+                                      * own error (503: the backend was not
+                                      * reached; 502: no usable answer; 504:
+                                      * it timed out), not the status of an
+                                      * answer of the backend's */
+
 typedef struct dthttpd {
 	/* fixed-width area: offsets 0..127 in every data model */
 	uint64_t id;             /* request id, unique for the life of the server */
@@ -116,7 +123,7 @@ typedef struct dthttpd_proxy {
 	                          * status, or 0 at proxy-start) */
 	uint32_t ptr_size;       /* sizeof(void *) of the process: 4 or 8 */
 	uint32_t ipversion;      /* 4 or 6: the client's address family */
-	uint32_t fixed_reserved32;
+	uint32_t flags;          /* DTHTTPD_PX_F_*; 0 at proxy-start */
 	uint64_t fixed_reserved[4];
 	/* pointer area: never NULL ("" when absent) */
 	const char *backend;     /* the worker's name, as configured */

@@ -61,13 +61,13 @@ static const char *usdt_balancer_name(request_rec *r, const proxy_worker *w)
 }
 
 static void usdt_proxy_fire_done(request_rec *r, usdt_request_state *st,
-                                 int status)
+                                 int status, uint32_t flags)
 {
 	dthttpd_proxy_t rec;
 	char empty[1] = "";
 
 	if (USDT_PROXY_DONE_ENABLED()) {
-		usdt_proxy_record_fill(&rec, r, st->id, status,
+		usdt_proxy_record_fill(&rec, r, st->id, status, flags,
 		                       usdt_elapsed_us(st->proxy_at, apr_time_now()),
 		                       st->backend, st->balancer, st->url, empty);
 		USDT_PROXY_DONE(rec.id, rec.status, (char *)rec.backend,
@@ -84,9 +84,11 @@ static USDT_COLD void usdt_proxy_attempt(request_rec *r, proxy_worker *worker,
 	apr_time_t now;
 	char empty[1] = "";
 
-	/* mod_proxy tries again only after a 503 */
+	/* mod_proxy tries again only after its own 503 (the backend was not
+	 * reached) */
 	if (st->proxy_at != 0)
-		usdt_proxy_fire_done(r, st, HTTP_SERVICE_UNAVAILABLE);
+		usdt_proxy_fire_done(r, st, HTTP_SERVICE_UNAVAILABLE,
+		                     DTHTTPD_PX_F_PROXY_ERROR);
 	now = apr_time_now();
 	st->proxy_at = now;
 	st->backend = usdt_worker_name(worker);
@@ -95,7 +97,7 @@ static USDT_COLD void usdt_proxy_attempt(request_rec *r, proxy_worker *worker,
 	if (USDT_PROXY_START_ENABLED()) {
 		/* the attempt has no duration yet: backend_us 0; arg4 is the
 		 * request's age, as for the request probes */
-		usdt_proxy_record_fill(&rec, r, st->id, 0, 0, st->backend,
+		usdt_proxy_record_fill(&rec, r, st->id, 0, 0, 0, st->backend,
 		                       st->balancer, st->url, empty);
 		USDT_PROXY_START(rec.id, rec.status, (char *)rec.backend,
 		                 (char *)rec.balancer,
@@ -110,10 +112,17 @@ static USDT_COLD void usdt_proxy_finish(request_rec *r, int status)
 
 	if (st == NULL || st->proxy_at == 0)
 		return;
-	/* OK and DONE mean the backend answered: its status is the request's */
+	/* OK and DONE: mod_proxy relayed the backend's answer, whose status is
+	 * the request's.  With ProxyErrorOverride, mod_proxy_http returns a
+	 * backend's error status instead, for Apache's ErrorDocument, and says
+	 * so in a note (mod_proxy.c reads it too).  Anything else is an error
+	 * of mod_proxy's own. */
 	if (status == OK || status == DONE)
-		status = r->status;
-	usdt_proxy_fire_done(r, st, status);
+		usdt_proxy_fire_done(r, st, r->status, 0);
+	else if (apr_table_get(r->notes, "proxy-error-override") != NULL)
+		usdt_proxy_fire_done(r, st, status, 0);
+	else
+		usdt_proxy_fire_done(r, st, status, DTHTTPD_PX_F_PROXY_ERROR);
 }
 
 static int usdt_proxy_scheme_handler(request_rec *r, proxy_worker *worker,

@@ -169,9 +169,10 @@ void usdt_conn_record_fill(dthttpd_conn_t *rec, const conn_rec *c, uint64_t id,
 }
 
 void usdt_proxy_record_fill(dthttpd_proxy_t *rec, const request_rec *r,
-                            uint64_t id, int status, uint64_t backend_us,
-                            const char *backend, const char *balancer,
-                            const char *url, const char *empty)
+                            uint64_t id, int status, uint32_t flags,
+                            uint64_t backend_us, const char *backend,
+                            const char *balancer, const char *url,
+                            const char *empty)
 {
 	const conn_rec *c = r->connection;
 	const char *raddr = r->useragent_ip != NULL ? r->useragent_ip
@@ -183,6 +184,7 @@ void usdt_proxy_record_fill(dthttpd_proxy_t *rec, const request_rec *r,
 	rec->status = status;
 	rec->ptr_size = (uint32_t)sizeof(void *);
 	rec->ipversion = usdt_ip_version(raddr);
+	rec->flags = flags;
 	rec->backend = usdt_text(backend, empty);
 	rec->balancer = usdt_text(balancer, empty);
 	rec->url = usdt_text(url, empty);

@@ -53,12 +53,14 @@ void usdt_conn_record_fill(dthttpd_conn_t *rec, const conn_rec *c, uint64_t id,
                            const char *empty);
 
 /*
- * Fill rec for a backend attempt of request r: backend, balancer and url
- * as mod_proxy gave them (NULL reads as "").
+ * Fill rec for a backend attempt of request r: its status and flags
+ * (DTHTTPD_PX_F_*), and backend, balancer and url as mod_proxy gave them
+ * (NULL reads as "").
  */
 void usdt_proxy_record_fill(dthttpd_proxy_t *rec, const request_rec *r,
-                            uint64_t id, int status, uint64_t backend_us,
-                            const char *backend, const char *balancer,
-                            const char *url, const char *empty);
+                            uint64_t id, int status, uint32_t flags,
+                            uint64_t backend_us, const char *backend,
+                            const char *balancer, const char *url,
+                            const char *empty);
 
 #endif /* USDT_RECORD_H */

@@ -37,7 +37,7 @@ rq_required="rq_id rq_status rq_lport rq_rport rq_method rq_uri rq_agent
 	rq_content_type rq_tls_protocol"
 cn_required="cn_id cn_elapsed_us cn_requests cn_lport cn_rport cn_ipversion
 	cn_flags cn_laddr cn_raddr cn_tls_protocol cn_tls_cipher cn_sni"
-px_required="px_id px_status px_backend_us px_ipversion px_backend px_balancer
+px_required="px_id px_status px_backend_us px_ipversion px_flags px_backend px_balancer
 	px_url px_laddr px_raddr"
 ci_required="ci_local ci_remote ci_protocol"
 

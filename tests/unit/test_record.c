@@ -335,8 +335,8 @@ static void test_proxy_record(void **state)
 
 	fake_init(&f);
 	memset(&rec, 0xa5, sizeof(rec));
-	usdt_proxy_record_fill(&rec, &f.r, 5, 503, 777, "http://b:8080/", NULL,
-	                       "http://b:8080/x", empty);
+	usdt_proxy_record_fill(&rec, &f.r, 5, 503, DTHTTPD_PX_F_PROXY_ERROR, 777,
+	                       "http://b:8080/", NULL, "http://b:8080/x", empty);
 	assert_int_equal(rec.id, 5);
 	assert_int_equal(rec.status, 503);
 	assert_int_equal(rec.backend_us, 777);
@@ -347,7 +347,8 @@ static void test_proxy_record(void **state)
 	assert_string_equal(rec.url, "http://b:8080/x");
 	assert_string_equal(rec.raddr, "127.0.0.1");
 	assert_string_equal(rec.laddr, "127.0.0.1");
-	assert_int_equal(rec.fixed_reserved32, 0);
+	assert_int_equal(rec.flags, DTHTTPD_PX_F_PROXY_ERROR);
+	assert_int_equal(rec.fixed_reserved[0], 0);
 	assert_null(rec.ptr_reserved[0]);
 }
 
