@@ -527,7 +527,7 @@ NUMERIC = {'id', 'status', 'elapsed', 'lport', 'rport', 'ipversion', 'pid', 'tid
            'bytes_sent', 'bytes_received', 'r_id', 'r_status', 'r_elapsed', 't',
            'conn_id', 'conn_request', 'flags', 'status_first', 'handler_us', 'first_byte_us',
            'last_byte_us', 'requests', 'generation', 'backend_us', 'r_conn_id', 'r_requests',
-           'r_elapsed_us', 'r_backend_us', 'r_ptr_size', 'ptr_size'}
+           'r_elapsed_us', 'r_backend_us', 'r_ptr_size', 'ptr_size', 'r_flags'}
 
 
 def _die_with_us(sig=signal.SIGTERM):
@@ -1230,22 +1230,43 @@ def tls_conf(port, crt, key):
                            root='{root}')
 
 
+def record_flag(name):
+    """The value of a #define of src/dthttpd.h (a DTHTTPD_*_F_* flag)."""
+    with open(os.path.join(SRCDIR, 'src', 'dthttpd.h')) as f:
+        m = re.search(r'^#define\s+%s\s+(0x[0-9a-fA-F]+|\d+)' % re.escape(name), f.read(), re.M)
+    if not m:
+        raise RuntimeError('src/dthttpd.h defines no %s' % name)
+    return int(m.group(1), 0)
+
+
 # mod_proxy to a backend virtual host of the same server on bport: /px/ a
 # ProxyPass to it, /lb/ a balancer with it as the only member, /dead/ a
 # ProxyPass to dport, where nothing listens (503 from mod_proxy itself),
-# /flaky/ a balancer whose first member is dport (mod_proxy tries again).
+# /flaky/ a balancer whose first member is dport (mod_proxy tries again),
+# /busy/ to the backend's /unavailable/, which answers 503 itself, and
+# /busy-override/ the same with ProxyErrorOverride.  (The backend vhost
+# inherits the ProxyPass lines: a backend path must match none of them.)
 PROXY_CONF = """
 LoadModule proxy_module {moddir}/mod_proxy.so
 LoadModule proxy_http_module {moddir}/mod_proxy_http.so
 LoadModule proxy_balancer_module {moddir}/mod_proxy_balancer.so
 LoadModule lbmethod_byrequests_module {moddir}/mod_lbmethod_byrequests.so
 LoadModule slotmem_shm_module {moddir}/mod_slotmem_shm.so
+<IfModule !alias_module>
+    LoadModule alias_module {moddir}/mod_alias.so
+</IfModule>
 Listen 127.0.0.1:{bport}
 <VirtualHost 127.0.0.1:{bport}>
     ServerName backend.test
     DocumentRoot "{root}/htdocs"
+    Redirect 503 /unavailable/
 </VirtualHost>
 ProxyPass /px/ http://127.0.0.1:{bport}/
+ProxyPass /busy/ http://127.0.0.1:{bport}/unavailable/
+ProxyPass /busy-override/ http://127.0.0.1:{bport}/unavailable/
+<Location /busy-override/>
+    ProxyErrorOverride On
+</Location>
 ProxyPass /dead/ http://127.0.0.1:{dport}/ retry=0
 <Proxy balancer://pool>
     BalancerMember http://127.0.0.1:{bport}
@@ -1267,7 +1288,9 @@ def proxy_conf(bport, dport):
 # mod_cgid with /cgi-bin/ for the scripts cgi_script() writes.
 CGI_CONF = """
 LoadModule cgid_module {moddir}/mod_cgid.so
-LoadModule alias_module {moddir}/mod_alias.so
+<IfModule !alias_module>
+    LoadModule alias_module {moddir}/mod_alias.so
+</IfModule>
 ScriptSock "{root}/run/cgid.sock"
 ScriptAlias /cgi-bin/ "{root}/cgi-bin/"
 <Directory "{root}/cgi-bin">

@@ -26,6 +26,7 @@ import harness  # noqa: E402
 from harness import expect, expect_eq  # noqa: E402
 
 t = harness.Tap()
+PROXY_ERROR = harness.record_flag('DTHTTPD_PX_F_PROXY_ERROR')
 
 
 def setup():
@@ -37,15 +38,18 @@ def setup():
             for name, target in (('px', '/px/static.txt?p=1'), ('lb', '/lb/static.txt?p=2'),
                                  ('dead', '/dead/static.txt?p=3'), ('plain', '/static.txt?p=4'),
                                  ('flaky1', '/flaky/static.txt?p=5'),
-                                 ('flaky2', '/flaky/static.txt?p=6')):
+                                 ('flaky2', '/flaky/static.txt?p=6'),
+                                 ('busy', '/busy/static.txt?p=7'),
+                                 ('override', '/busy-override/static.txt?p=8')):
                 with harness.Http1(httpd.port) as c:
                     resp = c.get(target)
                 sent[name] = {'target': target, 'status': resp.status, 'body': resp.body}
             statuses, _ = harness.nghttp([httpd.url('/px/static.txt?p=h2')])
             sent['h2'] = {'target': '/px/static.txt?p=h2', 'status': statuses[0]}
-            # the client requests and the two the backend served
+            # the client requests and the seven the backend served (px, lb,
+            # flaky1, flaky2, busy, override, h2)
             tracer.wait_for(lambda evs: len([e for e in harness.client_events(evs)
-                                             if e['probe'] == 'done']) >= len(sent) + 5, 15)
+                                             if e['probe'] == 'done']) >= len(sent) + 7, 15)
         events = tracer.events()
     return {'bport': bport, 'dport': dport, 'sent': sent, 'all': events,
             'lost': tracer.lost(), 'stderr': tracer.stderr(), 'errors': httpd.errors()}
@@ -69,14 +73,15 @@ def attempt(d, name):
     return starts[0], dones[0]
 
 
-@t.check('the tracer saw proxy events and lost none; the clients got 200, 200, 503, 200')
+@t.check('the tracer saw proxy events and lost none; the clients got 200, 200, 503, 200, '
+         'and the busy backend\'s 503s')
 def _(d):
     expect(by(d, 'proxy-start'), 'no proxy-start event\nbpftrace stderr:\n%s\nerror log:\n%s'
            % (d['stderr'], d['errors'][-3000:]))
     expect(not d['lost'], 'bpftrace lost events: %r' % d['lost'])
     expect_eq({k: v['status'] for k, v in d['sent'].items()},
               {'px': 200, 'lb': 200, 'dead': 503, 'plain': 200, 'h2': 200, 'flaky1': 200,
-               'flaky2': 200}, 'statuses')
+               'flaky2': 200, 'busy': 503, 'override': 503}, 'statuses')
     expect_eq(d['sent']['px']['body'], harness.DOCS['static.txt'].encode(), 'proxied body')
 
 
@@ -84,8 +89,8 @@ def _(d):
 def _(d):
     starts, dones = by(d, 'proxy-start'), by(d, 'proxy-done')
     expect_eq(sorted(e['id'] for e in starts), sorted(e['id'] for e in dones), 'ids')
-    expect(len(starts) >= 7, 'attempts (px, lb, dead, h2, flaky twice, one of them retried): %d'
-           % len(starts))
+    expect(len(starts) >= 9, 'attempts (px, lb, dead, h2, busy, override, flaky twice, one of '
+           'them retried): %d' % len(starts))
     # per request: start, done, start, done... (a retry is another pair)
     for rid in {e['id'] for e in starts}:
         seq = [e['probe'] for e in sorted(by(d, 'proxy-start', id=rid) + by(d, 'proxy-done', id=rid),
@@ -107,6 +112,7 @@ def _(d):
               'proxy-start status and backend_us')
     expect_eq((q.get('status'), q.get('r_status'), q.get('backend'), q.get('url')),
               (200, 200, worker, s.get('url')), 'proxy-done')
+    expect_eq((s.get('r_flags'), q.get('r_flags')), (0, 0), 'flags at proxy-start and -done')
     expect_eq((s.get('r_id'), q.get('r_id')), (s['id'], q['id']), 'record ids')
     expect_eq((s.get('raddr'), s.get('laddr'), s.get('ipversion'), s.get('ptr_size')),
               ('127.0.0.1', '127.0.0.1', 4, 8), 'the client connection in the record')
@@ -122,12 +128,28 @@ def _(d):
               (member, 'balancer://pool', 200), 'proxy-done backend, balancer, status')
 
 
-@t.check('a dead backend: proxy-done 503, request-done 503')
+@t.check('a dead backend: proxy-done 503, mod_proxy\'s own (flags PROXY_ERROR); request-done 503')
 def _(d):
     s, q = attempt(d, 'dead')
     expect_eq(s.get('backend'), 'http://127.0.0.1:%d/' % d['dport'], 'backend')
-    expect_eq(q.get('status'), 503, 'proxy-done status')
+    expect_eq((q.get('status'), q.get('r_flags')), (503, PROXY_ERROR), 'proxy-done status, flags')
+    expect_eq(s.get('r_flags'), 0, 'proxy-start flags')
     expect_eq(client_done(d, 'dead').get('status'), 503, 'request-done status')
+
+
+@t.check('a backend that answers 503 itself: proxy-done 503, flags 0, with and without '
+         'ProxyErrorOverride')
+def _(d):
+    worker = 'http://127.0.0.1:%d/' % d['bport']
+    for name, uri in (('busy', '/unavailable/static.txt?p=7'),
+                      ('override', '/unavailable/static.txt?p=8')):
+        s, q = attempt(d, name)
+        expect_eq((q.get('backend'), q.get('status'), q.get('r_flags')), (worker, 503, 0),
+                  '%s: proxy-done backend, status, flags' % name)
+        back = [e for e in by(d, 'done', uri=uri) if e.get('lport') == d['bport']]
+        expect_eq([e.get('status') for e in back], [503], '%s: the backend\'s own request-done'
+                  % name)
+        expect_eq(client_done(d, name).get('status'), 503, '%s: request-done status' % name)
 
 
 @t.check('backend_us: the attempt\'s own time, within the client request, around the backend\'s')
@@ -164,6 +186,7 @@ def _(d):
             retried += 1
             expect_eq(got, [(dead, dead, 503, 'balancer://flaky'),
                             (live, live, 200, 'balancer://flaky')], '%s attempts' % name)
+            expect_eq([q.get('r_flags') for q in dones], [PROXY_ERROR, 0], '%s flags' % name)
         else:
             expect_eq(got, [(live, live, 200, 'balancer://flaky')], '%s attempt' % name)
     expect(retried >= 1, 'neither request tried the dead member first')
