@@ -2,8 +2,9 @@
 /*
  * http-backends.d  Apache's backends as mod_proxy sees them, at Ctrl-C: for
  *                  each backend (and balancer member) the attempts, their
- *                  status classes, the 502, 503 and 504 among them, and a
- *                  histogram of the attempts' own time.
+ *                  status classes, mod_proxy's own errors, the 5xx
+ *                  answers of the backends, and a histogram of the
+ *                  attempts' own time.
  *                  DTrace and mod_usdt's httpd provider.
  *
  * USAGE: dtrace -s http-backends.d [PID]     (or ./http-backends.d [PID])
@@ -12,8 +13,9 @@
  *        pid selects that child); default: every Apache with the module
  *
  * The maps of http-backends.bt, keyed [worker, balancer] (the balancer ""
- * for a plain ProxyPass); see there for what they count.  proxy-done
- * cannot tell mod_proxy's own 502, 503 and 504 from a backend's.
+ * for a plain ProxyPass); see there for what they count.  px_flags 1
+ * marks mod_proxy's own errors (the backend not reached, no usable
+ * answer, timed out), apart from the 5xx answers of a backend that is up.
  * It needs the D library httpd.d (else add -L DIR).  The record, the one
  * native argument of the proxy, connection and request probes on DTrace,
  * is read as xlate <T *>((dthttpd*_t *)arg0): it needs no probe at compile
@@ -28,9 +30,9 @@
  * count):
  *
  * # bpftrace http-backends.bt
- * @attempts[http://127.0.0.1:52007, balancer://pool]: 1
- * @attempts[http://127.0.0.1:52007, balancer://flaky]: 2
- * @attempts[http://127.0.0.1:58291/, ]: 2
+ * @attempts[http://127.0.0.1:39953, balancer://pool]: 1
+ * @attempts[http://127.0.0.1:55193, balancer://flaky]: 1
+ * @attempts[http://127.0.0.1:55193/, ]: 2
  * [...]
  *
  * Licensed under the Apache License, Version 2.0.
@@ -60,10 +62,16 @@ httpd*:::proxy-done
 }
 
 httpd*:::proxy-done
-/($1 == 0 || pid == $1 || ppid == $1) && (xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status == 502 ||
-    xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status == 503 || xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status == 504)/
+/($1 == 0 || pid == $1 || ppid == $1) && (xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_flags & 1)/
 {
-	@errors[xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_balancer, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status] = count();
+	@proxy_errors[xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_balancer, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status] = count();
+}
+
+httpd*:::proxy-done
+/($1 == 0 || pid == $1 || ppid == $1) && (xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_flags & 1) == 0 &&
+    xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status >= 500/
+{
+	@backend_errors[xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_balancer, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status] = count();
 }
 
 httpd*:::proxy-done
@@ -97,8 +105,10 @@ END
 	printa("  %-36s  %-20s %@8d\n", @attempts);
 	printf("\nAttempts by worker, balancer, status class (2 is 2xx):\n");
 	printa("  %-36s  %-20s %dxx %@8d\n", @classes);
-	printf("\n502, 503 and 504 by worker, balancer, status:\n");
-	printa("  %-36s  %-20s %d %@8d\n", @errors);
+	printf("\nmod_proxy's own errors (503: not reached; 502: no usable answer; 504: timed out) by worker, balancer, status:\n");
+	printa("  %-36s  %-20s %d %@8d\n", @proxy_errors);
+	printf("\n5xx answers of the backends by worker, balancer, status:\n");
+	printa("  %-36s  %-20s %d %@8d\n", @backend_errors);
 	printf("\nRequests that tried more than one worker, by balancer:\n");
 	printa("  %-36s %@8d\n", @retried);
 	printf("\nEach attempt's own time by worker, balancer, microseconds:\n");

@@ -41,16 +41,16 @@
  * Example of usage: this machine has no DTrace that traces USDT, so these
  * are the lines http-log.bt printed for a request (examples/http-log.bt.in
  * has the whole block); http-log.d prints the same lines, with the date in
- * %Y form ("2026 Dec  1 22:32:43") on the first, and Status after the
+ * %Y form ("2026 Dec  2 00:58:38") on the first, and Status after the
  * TxHeader lines:
  *
  * # bpftrace http-log.bt
- * 22:32:43 request 3: GET /flaky/index.html
- * request 3:   client 127.0.0.1:40414, server 127.0.0.1:47621
+ * 00:58:38 request 3: GET /flaky/index.html
+ * request 3:   client 127.0.0.1:51794, server 127.0.0.1:58761
  * request 3:   protocol HTTP/1.1, virtual host usdt.test
  * [...]
- * request 3:   Backend http://127.0.0.1:43135 of balancer://flaky: status 503 in 208 us
- * request 3:   Backend http://127.0.0.1:38023 of balancer://flaky: status 200 in 666 us
+ * request 3:   Backend http://127.0.0.1:44435 of balancer://flaky: status 503 (mod_proxy's own) in 276 us
+ * request 3:   Backend http://127.0.0.1:49829 of balancer://flaky: status 200 in 477 us
  * [...]
  *
  * Licensed under the Apache License, Version 2.0.
@@ -214,23 +214,24 @@ httpd*:::proxy-done
 /spec[xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id] != 0/
 {
 	this->balancer = xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_balancer;
+	this->own = (xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_flags & 1) ? " (mod_proxy's own)" : "";
 }
 
 httpd*:::proxy-done
 /spec[xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id] != 0 && this->balancer != ""/
 {
 	speculate(spec[xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id]);
-	printf("request %d:   Backend %s of %s: status %d in %d us\n", xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id,
+	printf("request %d:   Backend %s of %s: status %d%s in %d us\n", xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id,
 	    xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend, this->balancer,
-	    xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend_us);
+	    xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status, this->own, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend_us);
 }
 
 httpd*:::proxy-done
 /spec[xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id] != 0 && this->balancer == ""/
 {
 	speculate(spec[xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id]);
-	printf("request %d:   Backend %s: status %d in %d us\n", xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id,
-	    xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend_us);
+	printf("request %d:   Backend %s: status %d%s in %d us\n", xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_id,
+	    xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_status, this->own, xlate <httpd_proxyinfo_t *>((dthttpd_proxy_t *)arg0)->px_backend_us);
 }
 
 /* a request without a speculation: what request-done knows, unbuffered */

@@ -104,9 +104,10 @@ def check_layout():
 def check_generated(name):
     src, text = source(name), read(built(name))
     expect('struct dthttpd {' not in src, 'the .in defines struct dthttpd itself: a hand copy')
-    uses = '(struct dthttpd *)' in src
+    uses = bool(re.search(r'\(struct dthttpd(_conn|_proxy)? \*\)', src))
     expect(uses == ('\n@DTHTTPD_STRUCT@\n' in src),
-           'uses struct dthttpd %s, has the @DTHTTPD_STRUCT@ line %s' % (uses, not uses))
+           'uses a record struct %s, has the @DTHTTPD_STRUCT@ line %s'
+           % (uses, '\n@DTHTTPD_STRUCT@\n' in src))
     path = module_path(name)
     want = src.replace('\n@DTHTTPD_STRUCT@\n', '\n' + gen_layout('bpftrace')).replace(
         '@MODULE_PATH@', path)

@@ -223,14 +223,16 @@ def _(d):
     back = one(d, '/static.txt?log=px')
     expect_eq(field(back, 'protocol'), ['HTTP/1.1, virtual host backend.test'], 'backend request')
     b = one(d, '/dead/static.txt?log=dead')
-    expect(re.match(r'^http://127\.0\.0\.1:%d/: status 503 in \d+ us$' % s.dport,
-                    ' '.join(field(b, 'Backend'))), 'dead backend %r' % field(b, 'Backend'))
+    expect(re.match(r'^http://127\.0\.0\.1:%d/: status 503 \(mod_proxy\'s own\) in \d+ us$'
+                    % s.dport, ' '.join(field(b, 'Backend'))),
+           'dead backend %r' % field(b, 'Backend'))
     expect_eq((d['sent']['dead'][0], field(b, 'Status')[0].split()[0]), (503, '503'), 'dead status')
     b = one(d, '/flaky/static.txt?log=flaky')
     got = [re.sub(r' in \d+ us$', '', x) for x in field(b, 'Backend')]
     # whether the balancer tried the dead member first, the error log says
     tried_dead = d['failed'].get(d['sent']['flaky'][1], 0)
-    expect_eq(got, ['http://127.0.0.1:%d of balancer://flaky: status 503' % s.dport] * tried_dead +
+    expect_eq(got, ['http://127.0.0.1:%d of balancer://flaky: status 503 (mod_proxy\'s own)'
+                    % s.dport] * tried_dead +
               ['http://127.0.0.1:%d of balancer://flaky: status 200' % s.bport], 'flaky attempts')
     expect_eq(d['sent']['flaky'][0], 200, 'flaky status')
 
