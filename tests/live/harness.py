@@ -900,6 +900,24 @@ class Http1:
         return False
 
 
+def wait_closed(ports, timeout=10):
+    """Wait (bounded) until no connection to these local ports is open on
+    the server's side (/proc/net/tcp{,6}: none ESTABLISHED, SYN_RECV or
+    CLOSE_WAIT; LISTEN and TIME_WAIT are not connections Apache holds).
+    True if so in time."""
+    open_states = {'01', '03', '08'}
+
+    def none_open():
+        for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+            with open(table) as f:
+                for row in f.read().splitlines()[1:]:
+                    local, _, state = row.split()[1:4]
+                    if state in open_states and int(local.rsplit(':', 1)[1], 16) in ports:
+                        return False
+        return True
+    return bool(wait_until(none_open, timeout, 0.02))
+
+
 def curl(url, *args, timeout=10):
     """curl a URL; return (status, local_port) from curl's own report."""
     cmd = ['curl', '-sS', '-g', '-o', '/dev/null', '--max-time', str(timeout),

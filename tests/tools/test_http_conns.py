@@ -58,9 +58,11 @@ def setup():
                                                        '--http2')]
             socket.create_connection(('127.0.0.1', s.port), timeout=10).close()
             reset_mid_response(s.port)
-            # conn-done fires when Apache has seen the client go: wait (bounded)
-            # for the seven connections' pools to be cleaned up
-            time.sleep(1.5)
+            # conn-done fires when Apache has closed a connection and cleared its
+            # pool, right after: wait (bounded) until it holds none of the seven
+            expect(harness.wait_closed({s.port, s.tls_port}, 10),
+                   'Apache still holds a connection after 10 s')
+            time.sleep(0.2)
             tool.stop()
             took = time.monotonic() - began
         return {'s': s, 'sent': sent, 'out': tool.body(), 'took': took,
