@@ -18,7 +18,9 @@ Needs root and bpftrace (skips otherwise, fails under CI=true).  Prints TAP.
 """
 
 import os
+import socket
 import sys
+import threading
 
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -27,11 +29,63 @@ from harness import expect, expect_eq  # noqa: E402
 
 t = harness.Tap()
 PROXY_ERROR = harness.record_flag('DTHTTPD_PX_F_PROXY_ERROR')
+# Two backends that break HTTP, on loopback ports of the test's own:
+# /mute/ reads the request and never answers (mod_proxy_http gives up after
+# the worker's timeout), /hangup/ reads it and closes.  Both are 502s of
+# mod_proxy's own.
+BROKEN = """
+ProxyPass /mute/ http://127.0.0.1:{mport}/ timeout=1
+ProxyPass /hangup/ http://127.0.0.1:{hport}/
+"""
+
+
+class BrokenBackend:
+    """A listener that reads each request, then holds the connection open
+    (mute) or closes it (hangup); stopped, it closes everything."""
+
+    def __init__(self, mute):
+        self.mute, self.held, self.stop = mute, [], threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+            except OSError:
+                pass
+            if self.mute:
+                self.held.append(conn)
+            else:
+                conn.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+        return False
 
 
 def setup():
     bport, dport = harness.free_port(), harness.free_port()
-    with harness.Apache(extra=harness.proxy_conf(bport, dport)) as httpd:
+    with BrokenBackend(mute=True) as mute, BrokenBackend(mute=False) as hangup, \
+            harness.Apache(extra=harness.proxy_conf(bport, dport) +
+                           BROKEN.format(mport=mute.port, hport=hangup.port)) as httpd:
         with harness.Tracer('test_proxy.bt', strlen=120) as tracer:
             sent = {}
             # a connection each: Apache closes one after a 503
@@ -40,7 +94,9 @@ def setup():
                                  ('flaky1', '/flaky/static.txt?p=5'),
                                  ('flaky2', '/flaky/static.txt?p=6'),
                                  ('busy', '/busy/static.txt?p=7'),
-                                 ('override', '/busy-override/static.txt?p=8')):
+                                 ('override', '/busy-override/static.txt?p=8'),
+                                 ('mute', '/mute/static.txt?p=9'),
+                                 ('hangup', '/hangup/static.txt?p=10')):
                 with harness.Http1(httpd.port) as c:
                     resp = c.get(target)
                 sent[name] = {'target': target, 'status': resp.status, 'body': resp.body}
@@ -51,7 +107,8 @@ def setup():
             tracer.wait_for(lambda evs: len([e for e in harness.client_events(evs)
                                              if e['probe'] == 'done']) >= len(sent) + 7, 15)
         events = tracer.events()
-    return {'bport': bport, 'dport': dport, 'sent': sent, 'all': events,
+    return {'bport': bport, 'dport': dport, 'mport': mute.port, 'hport': hangup.port,
+            'sent': sent, 'all': events,
             'lost': tracer.lost(), 'stderr': tracer.stderr(), 'errors': httpd.errors()}
 
 
@@ -81,7 +138,8 @@ def _(d):
     expect(not d['lost'], 'bpftrace lost events: %r' % d['lost'])
     expect_eq({k: v['status'] for k, v in d['sent'].items()},
               {'px': 200, 'lb': 200, 'dead': 503, 'plain': 200, 'h2': 200, 'flaky1': 200,
-               'flaky2': 200, 'busy': 503, 'override': 503}, 'statuses')
+               'flaky2': 200, 'busy': 503, 'override': 503, 'mute': 502, 'hangup': 502},
+              'statuses')
     expect_eq(d['sent']['px']['body'], harness.DOCS['static.txt'].encode(), 'proxied body')
 
 
@@ -89,8 +147,8 @@ def _(d):
 def _(d):
     starts, dones = by(d, 'proxy-start'), by(d, 'proxy-done')
     expect_eq(sorted(e['id'] for e in starts), sorted(e['id'] for e in dones), 'ids')
-    expect(len(starts) >= 9, 'attempts (px, lb, dead, h2, busy, override, flaky twice, one of '
-           'them retried): %d' % len(starts))
+    expect(len(starts) >= 11, 'attempts (px, lb, dead, h2, busy, override, mute, hangup, flaky '
+           'twice, one of them retried): %d' % len(starts))
     # per request: start, done, start, done... (a retry is another pair)
     for rid in {e['id'] for e in starts}:
         seq = [e['probe'] for e in sorted(by(d, 'proxy-start', id=rid) + by(d, 'proxy-done', id=rid),
@@ -135,6 +193,19 @@ def _(d):
     expect_eq((q.get('status'), q.get('r_flags')), (503, PROXY_ERROR), 'proxy-done status, flags')
     expect_eq(s.get('r_flags'), 0, 'proxy-start flags')
     expect_eq(client_done(d, 'dead').get('status'), 503, 'request-done status')
+
+
+@t.check('a backend that answers nothing in time, or hangs up: proxy-done 502, mod_proxy\'s own')
+def _(d):
+    for name, port in (('mute', d['mport']), ('hangup', d['hport'])):
+        s, q = attempt(d, name)
+        expect_eq((q.get('backend'), q.get('status'), q.get('r_flags')),
+                  ('http://127.0.0.1:%d/' % port, 502, PROXY_ERROR),
+                  '%s: proxy-done backend, status, flags' % name)
+        expect_eq(client_done(d, name).get('status'), 502, '%s: request-done status' % name)
+    # the worker's timeout=1: the mute attempt lasted about a second
+    expect(0.9e6 <= attempt(d, 'mute')[1]['backend_us'] < 5e6,
+           'mute backend_us %r' % attempt(d, 'mute')[1])
 
 
 @t.check('a backend that answers 503 itself: proxy-done 503, flags 0, with and without '
