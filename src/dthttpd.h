@@ -45,8 +45,10 @@
 /* Bits of dthttpd_proxy_t.flags. */
 #define DTHTTPD_PX_F_PROXY_ERROR 0x1 /* proxy-done: the status is mod_proxy's
                                       * own error (503: the backend was not
-                                      * reached; 502: no usable answer; 504:
-                                      * it timed out), not the status of an
+                                      * reached; 502: no usable answer, or
+                                      * none within the timeout; 504: a
+                                      * timeout sending the body or in a
+                                      * tunnel), not the status of an
                                       * answer of the backend's */
 
 typedef struct dthttpd {
