@@ -799,19 +799,14 @@ class Http1:
         /proc/net/tcp{,6}, this end has nothing unacknowledged and the
         server's end an empty receive queue.  True if so in time."""
         peer = self.sock.getpeername()[1]
-        table = '/proc/net/tcp6' if self.sock.family == socket.AF_INET6 else '/proc/net/tcp'
 
         def drained():
             ends = {}
-            with open(table) as f:
-                for row in f.read().splitlines()[1:]:
-                    local, remote, _, queues = row.split()[1:5]
-                    ports = (int(local.rsplit(':', 1)[1], 16), int(remote.rsplit(':', 1)[1], 16))
-                    tx, rx = (int(q, 16) for q in queues.split(':'))
-                    if ports == (self.local_port, peer):
-                        ends['client'] = tx
-                    elif ports == (peer, self.local_port):
-                        ends['server'] = rx
+            for local, remote, _, tx, rx in tcp_sockets():
+                if (local, remote) == (self.local_port, peer):
+                    ends['client'] = tx
+                elif (local, remote) == (peer, self.local_port):
+                    ends['server'] = rx
             return ends.get('client') == 0 and ends.get('server') == 0
         return bool(wait_until(drained, timeout, 0.005))
 
@@ -900,22 +895,26 @@ class Http1:
         return False
 
 
+def tcp_sockets():
+    """Every TCP socket of /proc/net/tcp and tcp6: (local port, remote port,
+    state as its two hex digits, send queue, receive queue)."""
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with open(table) as f:
+            for row in f.read().splitlines()[1:]:
+                local, remote, state, queues = row.split()[1:5]
+                tx, rx = (int(q, 16) for q in queues.split(':'))
+                yield (int(local.rsplit(':', 1)[1], 16), int(remote.rsplit(':', 1)[1], 16),
+                       state, tx, rx)
+
+
 def wait_closed(ports, timeout=10):
     """Wait (bounded) until no connection to these local ports is open on
-    the server's side (/proc/net/tcp{,6}: none ESTABLISHED, SYN_RECV or
-    CLOSE_WAIT; LISTEN and TIME_WAIT are not connections Apache holds).
-    True if so in time."""
+    the server's side (none ESTABLISHED, SYN_RECV or CLOSE_WAIT; LISTEN and
+    TIME_WAIT are not connections Apache holds).  True if so in time."""
     open_states = {'01', '03', '08'}
-
-    def none_open():
-        for table in ('/proc/net/tcp', '/proc/net/tcp6'):
-            with open(table) as f:
-                for row in f.read().splitlines()[1:]:
-                    local, _, state = row.split()[1:4]
-                    if state in open_states and int(local.rsplit(':', 1)[1], 16) in ports:
-                        return False
-        return True
-    return bool(wait_until(none_open, timeout, 0.02))
+    return bool(wait_until(lambda: not any(state in open_states and local in ports
+                                           for local, _, state, _, _ in tcp_sockets()),
+                           timeout, 0.02))
 
 
 def curl(url, *args, timeout=10):
